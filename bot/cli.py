@@ -1,0 +1,47 @@
+"""The `dozor` command. Each sub-command lives in its own module under `bot/commands/`.
+
+    dozor login            # once: phone, code, two-step password
+    dozor run              # the service
+    dozor status [--json]  # per chat: checkpoint, last message, today's counts, errors
+
+A command module has HELP (one line), `configure(parser)` and `main(args) -> int`;
+dropping a new module into bot/commands/ adds the sub-command.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+from bot import __version__, commands
+from bot.config import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dozor", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dozor {__version__}")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="settings file (default: config.env if present); the environment overrides it")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        name = getattr(module, "NAME", info.name)
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(command)
+        command.set_defaults(handler=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"dozor: configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Sub-commands of `dozor`; see bot/cli.py for the contract every module follows."""

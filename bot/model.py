@@ -1,0 +1,114 @@
+"""Plain data shared by every stage: Telegram → Post → Match → archive → digest.
+
+Nothing here knows Telethon or SQL, so every stage can be tested with plain values.
+Chat ids are in Telethon's marked form (-100… for channels); times are aware UTC datetimes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A monitored chat as the archive remembers it."""
+
+    id: int
+    title: str
+    username: str | None = None
+    kind: str = "channel"  # channel | group | user
+    keep_all: bool = False  # archive every message's text, not only matches
+
+    @property
+    def internal_id(self) -> int:
+        """The id used in private t.me/c/<id>/<msg> links (the marked id without -100)."""
+        text = str(self.id)
+        return int(text[4:]) if text.startswith("-100") else abs(self.id)
+
+    def link(self, message_id: int) -> str:
+        if self.username:
+            return f"https://t.me/{self.username}/{message_id}"
+        return f"https://t.me/c/{self.internal_id}/{message_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """What a message carries, described before anything is downloaded."""
+
+    kind: str  # photo | video | round | voice | audio | document | gif | sticker | other
+    telegram_id: int  # photo.id or document.id: the same file posted twice has the same id
+    mime_type: str | None = None
+    size: int | None = None
+    file_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One Telegram message, as every stage after the Telegram boundary sees it."""
+
+    chat_id: int
+    message_id: int
+    date: datetime
+    text: str
+    author_id: int | None = None
+    author_name: str | None = None
+    views: int | None = None
+    forwards: int | None = None
+    reply_to: int | None = None
+    forward_from: str | None = None  # a readable origin: channel title, user name or "hidden"
+    grouped_id: int | None = None  # album id: items with the same id belong together
+    media: MediaRef | None = None
+    edit_date: datetime | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.chat_id, self.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One topic that a message matched, why, and where in the original text."""
+
+    topic: str
+    rule: str  # the rule id in the keywords file
+    term: str  # the term as the moderator wrote it
+    start: int  # span in the original (unnormalised) text
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    matches: tuple[Match, ...] = ()
+    language: str | None = None  # uk | ru | en | … or None when undecidable
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({m.topic for m in self.matches})
+
+    def __bool__(self) -> bool:
+        return bool(self.matches)
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    chat_id: int
+    message_ids: tuple[int, ...]
+    date: datetime
+
+
+@dataclass(slots=True)
+class ChatStatus:
+    """One row of `dozor status`."""
+
+    chat_id: int | None
+    source: str  # as the operator wrote it in DOZOR_CHATS
+    title: str | None
+    checkpoint: int = 0
+    last_message_at: datetime | None = None
+    archived_today: int = 0
+    matches_today: int = 0
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
