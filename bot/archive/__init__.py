@@ -1,0 +1,366 @@
+"""The archive: the only place that speaks SQL.
+
+    archive = await Archive.open(Path("storage/archive.sqlite3"))
+    await archive.ingest(chat, [(post, result)])   # one transaction; checkpoint moves after it
+    await archive.close()
+
+One aiosqlite connection in WAL mode. Transactions are explicit and serialised by a lock,
+so two coroutines never interleave statements inside one transaction.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import AsyncIterator, Iterable
+
+import aiosqlite
+
+from bot.archive.schema import MIGRATIONS
+from bot.model import Chat, ChatStatus, MatchResult, Post
+
+UTC = timezone.utc
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC ISO 8601 text; sorting the text sorts the moments."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class IngestReport:
+    archived: int = 0  # messages newly written
+    edited: int = 0  # messages whose text changed (a version kept)
+    matched: int = 0  # of the archived ones, how many matched a topic
+    checkpoint: int = 0
+
+
+class ArchiveError(Exception):
+    pass
+
+
+class Archive:
+    def __init__(self, db: aiosqlite.Connection, path: Path):
+        self.db = db
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> "Archive":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists()
+        db = await aiosqlite.connect(path, isolation_level=None)
+        if fresh:
+            # the archive holds material about people at risk: owner-only
+            await asyncio.to_thread(os.chmod, path, 0o600)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        archive = cls(db, path)
+        await archive._migrate()
+        return archive
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self.db.close()
+
+    async def _migrate(self) -> None:
+        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        if version > len(MIGRATIONS):
+            raise ArchiveError(
+                f"{self.path} was written by a newer dozor (schema {version}, this one knows {len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript commits on its own; the version bump is inside the script so a
+            # crash half-way leaves the previous version recorded and the migration re-runs
+            await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            else:
+                await self.db.execute("COMMIT")
+
+    async def _all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            return list(await self.db.execute_fetchall(sql, params))
+
+    async def _one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
+
+    # ---- chats -------------------------------------------------------------------------
+
+    async def save_chat(self, chat: Chat, source: str | None = None) -> None:
+        """Remember a resolved chat (title and username may change; the checkpoint stays)."""
+        async with self.transaction() as db:
+            await db.execute(
+                """INSERT INTO chats (id, title, username, kind, keep_all, added_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET title = excluded.title,
+                       username = excluded.username, kind = excluded.kind, keep_all = excluded.keep_all""",
+                (chat.id, chat.title, chat.username, chat.kind, int(chat.keep_all), iso(utcnow())),
+            )
+            if source is not None:
+                await db.execute(
+                    """INSERT INTO chat_sources (source, chat_id, error, checked_at) VALUES (?, ?, NULL, ?)
+                       ON CONFLICT (source) DO UPDATE SET chat_id = excluded.chat_id, error = NULL,
+                           checked_at = excluded.checked_at""",
+                    (source, chat.id, iso(utcnow())),
+                )
+
+    async def save_source_error(self, source: str, error: str) -> None:
+        """A configured chat could not be resolved: shown by `dozor status` until it can."""
+        async with self.transaction() as db:
+            await db.execute(
+                """INSERT INTO chat_sources (source, chat_id, error, checked_at) VALUES (?, NULL, ?, ?)
+                   ON CONFLICT (source) DO UPDATE SET error = excluded.error, checked_at = excluded.checked_at""",
+                (source, error, iso(utcnow())),
+            )
+
+    async def chat_for_source(self, source: str) -> Chat | None:
+        """The chat a DOZOR_CHATS entry resolved to before, so restarts need no lookup."""
+        row = await self._one(
+            """SELECT chats.* FROM chat_sources JOIN chats ON chats.id = chat_sources.chat_id
+               WHERE chat_sources.source = ?""",
+            (source,),
+        )
+        return _chat(row) if row else None
+
+    async def chats(self) -> list[Chat]:
+        return [_chat(row) for row in await self._all("SELECT * FROM chats ORDER BY id")]
+
+    async def checkpoint(self, chat_id: int) -> int:
+        row = await self._one("SELECT checkpoint FROM chats WHERE id = ?", (chat_id,))
+        return row["checkpoint"] if row else 0
+
+    async def mark_read(self, chat_id: int, at: datetime) -> None:
+        """History of this chat was re-read up to now (for the quiet-chat timer)."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE chats SET last_read_at = ? WHERE id = ?", (iso(at), chat_id))
+
+    async def last_read(self) -> dict[int, datetime | None]:
+        rows = await self._all("SELECT id, last_read_at, last_message_at FROM chats")
+        return {r["id"]: from_iso(r["last_read_at"]) for r in rows}
+
+    # ---- messages ----------------------------------------------------------------------
+
+    async def ingest(self, chat: Chat, items: list[tuple[Post, MatchResult]],
+                     advance_checkpoint: bool = True) -> IngestReport:
+        """Store a batch of posts of one chat in one transaction; idempotent on (chat, message).
+
+        A post is archived when it matched, when the chat keeps everything, or when it
+        belongs to an album of which an archived item matched. A post already archived
+        with a different text becomes a new version; the earlier text is kept.
+        The checkpoint moves to the highest id seen, only with the commit.
+        """
+        report = IngestReport()
+        now = iso(utcnow())
+        async with self.transaction() as db:
+            albums = await _matched_albums(db, chat.id, {p.grouped_id for p, _ in items if p.grouped_id})
+            for post, result in items:
+                if post.grouped_id and result:
+                    albums.add(post.grouped_id)
+            for post, result in items:
+                row = await (await db.execute(
+                    "SELECT id, text, edit_date, matched FROM messages WHERE chat_id = ? AND message_id = ?",
+                    (post.chat_id, post.message_id),
+                )).fetchone()
+                if row is None:
+                    keep = bool(result) or chat.keep_all or (post.grouped_id in albums)
+                    if not keep:
+                        continue
+                    rowid = await _insert_message(db, post, result, now)
+                    report.archived += 1
+                    report.matched += bool(result)
+                else:
+                    rowid = row["id"]
+                    if row["text"] != post.text:
+                        await _keep_version(db, rowid, row["text"], row["edit_date"], now)
+                        report.edited += 1
+                    await db.execute(
+                        """UPDATE messages SET text = ?, edit_date = ?, views = COALESCE(?, views),
+                               forwards = COALESCE(?, forwards), matched = MAX(matched, ?),
+                               language = COALESCE(?, language)
+                           WHERE id = ?""",
+                        (post.text, iso(post.edit_date), post.views, post.forwards, int(bool(result)),
+                         result.language, rowid),
+                    )
+                    if result.matches and row["text"] != post.text:
+                        # matches describe the current text; an edit that no longer matches
+                        # keeps the old matches, which say why the message was archived
+                        await db.execute("DELETE FROM matches WHERE message = ?", (rowid,))
+                if result.matches:
+                    await db.executemany(
+                        "INSERT OR IGNORE INTO matches (message, topic, rule, term, start, end) VALUES (?, ?, ?, ?, ?, ?)",
+                        [(rowid, m.topic, m.rule, m.term, m.start, m.end) for m in result.matches],
+                    )
+            if advance_checkpoint and items:
+                newest = max(items, key=lambda item: item[0].message_id)[0]
+                await db.execute(
+                    """UPDATE chats SET checkpoint = MAX(checkpoint, ?),
+                           last_message_at = MAX(COALESCE(last_message_at, ''), ?) WHERE id = ?""",
+                    (newest.message_id, iso(newest.date), chat.id),
+                )
+            cursor = await db.execute("SELECT checkpoint FROM chats WHERE id = ?", (chat.id,))
+            found = await cursor.fetchone()
+            report.checkpoint = found[0] if found else 0
+        return report
+
+    async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime) -> int:
+        """Mark messages deleted (never erase). chat_id None: Telegram did not say which chat,
+        which only happens outside channels, so every non-channel chat is searched."""
+        ids = list(message_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        async with self.transaction() as db:
+            if chat_id is None:
+                cursor = await db.execute(
+                    f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND message_id IN ({marks})
+                        AND chat_id IN (SELECT id FROM chats WHERE kind != 'channel')""",
+                    (iso(at), *ids),
+                )
+            else:
+                cursor = await db.execute(
+                    f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND chat_id = ?
+                        AND message_id IN ({marks})""",
+                    (iso(at), chat_id, *ids),
+                )
+            return cursor.rowcount
+
+    async def message(self, chat_id: int, message_id: int) -> dict | None:
+        """One archived message with its matches and earlier versions, for tests and search."""
+        row = await self._one("SELECT * FROM messages WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
+        if row is None:
+            return None
+        found = dict(row)
+        found["matches"] = [dict(r) for r in await self._all(
+            "SELECT topic, rule, term, start, end FROM matches WHERE message = ? ORDER BY start", (row["id"],))]
+        found["versions"] = [dict(r) for r in await self._all(
+            "SELECT version, text, edit_date, replaced_at FROM message_versions WHERE message = ? ORDER BY version",
+            (row["id"],))]
+        return found
+
+    async def message_ids(self, chat_id: int, above: int = 0, up_to: int | None = None) -> list[int]:
+        """Ids archived in this chat (not deleted), ascending, in (above, up_to]."""
+        rows = await self._all(
+            """SELECT message_id FROM messages WHERE chat_id = ? AND message_id > ? AND message_id <= ?
+               AND deleted_at IS NULL ORDER BY message_id""",
+            (chat_id, above, up_to if up_to is not None else 2**62),
+        )
+        return [r[0] for r in rows]
+
+    # ---- failures ----------------------------------------------------------------------
+
+    async def record_failure(self, stage: str, reason: str, chat_id: int | None = None,
+                             message_id: int | None = None, detail: str | None = None) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO failures (stage, chat_id, message_id, reason, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+                (stage, chat_id, message_id, reason, detail, iso(utcnow())),
+            )
+
+    async def failures(self, stage: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM failures" + (" WHERE stage = ?" if stage else "") + " ORDER BY id"
+        return [dict(r) for r in await self._all(sql, (stage,) if stage else ())]
+
+    # ---- status ------------------------------------------------------------------------
+
+    async def status(self, since: datetime) -> list[ChatStatus]:
+        """Per configured chat: checkpoint, last message, archived and matched since `since`, error."""
+        rows = await self._all(
+            """SELECT s.source, s.error, c.id, c.title, c.checkpoint, c.last_message_at,
+                   (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since) AS archived,
+                   (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since
+                        AND m.matched = 1) AS matched,
+                   (SELECT reason FROM failures f WHERE f.chat_id = c.id ORDER BY f.id DESC LIMIT 1) AS failure
+               FROM chat_sources s LEFT JOIN chats c ON c.id = s.chat_id
+               ORDER BY s.source""",
+            {"since": iso(since)},
+        )
+        return [
+            ChatStatus(
+                chat_id=r["id"], source=r["source"], title=r["title"], checkpoint=r["checkpoint"] or 0,
+                last_message_at=from_iso(r["last_message_at"]), archived_today=r["archived"] or 0,
+                matches_today=r["matched"] or 0, error=r["error"] or r["failure"],
+            )
+            for r in rows
+        ]
+
+    async def totals(self) -> dict[str, int]:
+        row = await self._one(
+            """SELECT (SELECT COUNT(*) FROM messages) AS messages,
+                      (SELECT COUNT(*) FROM messages WHERE matched = 1) AS matched,
+                      (SELECT COUNT(*) FROM message_versions) AS versions,
+                      (SELECT COUNT(*) FROM messages WHERE deleted_at IS NOT NULL) AS deleted,
+                      (SELECT COUNT(*) FROM failures) AS failures"""
+        )
+        return dict(row)
+
+
+def _chat(row: aiosqlite.Row) -> Chat:
+    return Chat(id=row["id"], title=row["title"], username=row["username"], kind=row["kind"],
+                keep_all=bool(row["keep_all"]))
+
+
+async def _matched_albums(db: aiosqlite.Connection, chat_id: int, grouped_ids: set[int]) -> set[int]:
+    if not grouped_ids:
+        return set()
+    marks = ",".join("?" * len(grouped_ids))
+    cursor = await db.execute(
+        f"SELECT DISTINCT grouped_id FROM messages WHERE chat_id = ? AND matched = 1 AND grouped_id IN ({marks})",
+        (chat_id, *grouped_ids),
+    )
+    return {r[0] for r in await cursor.fetchall()}
+
+
+async def _insert_message(db: aiosqlite.Connection, post: Post, result: MatchResult, now: str) -> int:
+    cursor = await db.execute(
+        """INSERT INTO messages (chat_id, message_id, date, text, author_id, author_name, views, forwards,
+               reply_to, forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (post.chat_id, post.message_id, iso(post.date), post.text, post.author_id, post.author_name,
+         post.views, post.forwards, post.reply_to, post.forward_from, post.grouped_id,
+         post.media.kind if post.media else None, result.language, int(bool(result)), iso(post.edit_date), now),
+    )
+    rowid = cursor.lastrowid
+    if post.media is not None:
+        media = post.media
+        await db.execute(
+            """INSERT INTO media (message, kind, telegram_id, mime_type, size, file_name, width, height,
+                   duration, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+            (rowid, media.kind, media.telegram_id, media.mime_type, media.size, media.file_name,
+             media.width, media.height, media.duration, now),
+        )
+    return rowid
+
+
+async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_date: str | None, now: str) -> None:
+    cursor = await db.execute("SELECT COALESCE(MAX(version), 0) FROM message_versions WHERE message = ?", (rowid,))
+    (latest,) = await cursor.fetchone()
+    await db.execute(
+        "INSERT INTO message_versions (message, version, text, edit_date, replaced_at) VALUES (?, ?, ?, ?, ?)",
+        (rowid, latest + 1, text, edit_date, now),
+    )

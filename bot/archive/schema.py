@@ -1,0 +1,118 @@
+"""The whole archive schema, as numbered migrations applied in order.
+
+`PRAGMA user_version` holds the number of the last migration applied. A migration is
+never edited once released: a change to the schema is a new entry at the end.
+Nothing in this schema is ever deleted by the service: edits become versions,
+deletions become marks, failures wait in `failures` with their reason.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: chats, messages, matches, versions, checkpoints, failures
+    """
+    CREATE TABLE chats (
+        id              INTEGER PRIMARY KEY,      -- Telethon's marked id (-100… for channels)
+        title           TEXT NOT NULL,
+        username        TEXT,
+        kind            TEXT NOT NULL,            -- channel | group | user
+        keep_all        INTEGER NOT NULL DEFAULT 0,
+        checkpoint      INTEGER NOT NULL DEFAULT 0, -- highest message id committed
+        last_message_at TEXT,
+        last_read_at    TEXT,                     -- last time history was re-read
+        added_at        TEXT NOT NULL
+    );
+
+    -- how the operator named each chat in DOZOR_CHATS, and what became of it
+    CREATE TABLE chat_sources (
+        source      TEXT PRIMARY KEY,
+        chat_id     INTEGER REFERENCES chats(id),
+        error       TEXT,                         -- set while the chat cannot be resolved
+        checked_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE messages (
+        id           INTEGER PRIMARY KEY,
+        chat_id      INTEGER NOT NULL REFERENCES chats(id),
+        message_id   INTEGER NOT NULL,
+        date         TEXT NOT NULL,               -- UTC, ISO 8601
+        text         TEXT NOT NULL,
+        author_id    INTEGER,
+        author_name  TEXT,
+        views        INTEGER,
+        forwards     INTEGER,
+        reply_to     INTEGER,
+        forward_from TEXT,
+        grouped_id   INTEGER,
+        media_kind   TEXT,
+        language     TEXT,
+        matched      INTEGER NOT NULL,            -- 1 if any version matched a topic
+        edit_date    TEXT,
+        deleted_at   TEXT,                        -- marked, never erased
+        archived_at  TEXT NOT NULL,
+        UNIQUE (chat_id, message_id)
+    );
+    CREATE INDEX messages_by_date ON messages (date);
+    CREATE INDEX messages_by_album ON messages (chat_id, grouped_id) WHERE grouped_id IS NOT NULL;
+
+    CREATE TABLE matches (
+        message  INTEGER NOT NULL REFERENCES messages(id),
+        topic    TEXT NOT NULL,
+        rule     TEXT NOT NULL,
+        term     TEXT NOT NULL,
+        start    INTEGER NOT NULL,                -- span in messages.text
+        end      INTEGER NOT NULL,
+        PRIMARY KEY (message, topic, rule, start)
+    ) WITHOUT ROWID;
+    CREATE INDEX matches_by_topic ON matches (topic);
+
+    -- the text a message had before each edit
+    CREATE TABLE message_versions (
+        message     INTEGER NOT NULL REFERENCES messages(id),
+        version     INTEGER NOT NULL,             -- 1 = the first text seen
+        text        TEXT NOT NULL,
+        edit_date   TEXT,
+        replaced_at TEXT NOT NULL,
+        PRIMARY KEY (message, version)
+    ) WITHOUT ROWID;
+
+    -- items that failed for good wait here, visibly, with the reason
+    CREATE TABLE failures (
+        id         INTEGER PRIMARY KEY,
+        stage      TEXT NOT NULL,                 -- convert | match | store | media | digest | chat
+        chat_id    INTEGER,
+        message_id INTEGER,
+        reason     TEXT NOT NULL,
+        detail     TEXT,
+        at         TEXT NOT NULL
+    );
+    CREATE INDEX failures_by_chat ON failures (chat_id);
+    """,
+    # 2: media of archived messages: the download queue and the content-addressed files
+    """
+    CREATE TABLE media_files (
+        sha256     TEXT PRIMARY KEY,
+        path       TEXT NOT NULL,                 -- relative to the storage directory
+        size       INTEGER NOT NULL,
+        stored_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE media (
+        id              INTEGER PRIMARY KEY,
+        message         INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+        kind            TEXT NOT NULL,            -- photo | video | round | voice | audio | document | gif | sticker | other
+        telegram_id     INTEGER,
+        mime_type       TEXT,
+        size            INTEGER,
+        file_name       TEXT,
+        width           INTEGER,
+        height          INTEGER,
+        duration        REAL,
+        status          TEXT NOT NULL DEFAULT 'pending', -- pending | done | skipped | failed
+        reason          TEXT,                     -- why skipped or failed
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        sha256          TEXT REFERENCES media_files(sha256),
+        updated_at      TEXT NOT NULL
+    );
+    CREATE INDEX media_by_status ON media (status, next_attempt_at);
+    """,
+]
