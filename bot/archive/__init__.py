@@ -102,12 +102,13 @@ class Archive:
             else:
                 await self.db.execute("COMMIT")
 
-    async def _all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+    async def rows(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        """All rows of one read query (for the query modules of this package)."""
         async with self._lock:
             return list(await self.db.execute_fetchall(sql, params))
 
-    async def _one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
-        rows = await self._all(sql, params)
+    async def row(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        rows = await self.rows(sql, params)
         return rows[0] if rows else None
 
     # ---- chats -------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Archive:
 
     async def chat_for_source(self, source: str) -> Chat | None:
         """The chat a DOZOR_CHATS entry resolved to before, so restarts need no lookup."""
-        row = await self._one(
+        row = await self.row(
             """SELECT chats.* FROM chat_sources JOIN chats ON chats.id = chat_sources.chat_id
                WHERE chat_sources.source = ?""",
             (source,),
@@ -149,10 +150,10 @@ class Archive:
         return _chat(row) if row else None
 
     async def chats(self) -> list[Chat]:
-        return [_chat(row) for row in await self._all("SELECT * FROM chats ORDER BY id")]
+        return [_chat(row) for row in await self.rows("SELECT * FROM chats ORDER BY id")]
 
     async def checkpoint(self, chat_id: int) -> int:
-        row = await self._one("SELECT checkpoint FROM chats WHERE id = ?", (chat_id,))
+        row = await self.row("SELECT checkpoint FROM chats WHERE id = ?", (chat_id,))
         return row["checkpoint"] if row else 0
 
     async def mark_read(self, chat_id: int, at: datetime) -> None:
@@ -161,7 +162,7 @@ class Archive:
             await db.execute("UPDATE chats SET last_read_at = ? WHERE id = ?", (iso(at), chat_id))
 
     async def last_read(self) -> dict[int, datetime | None]:
-        rows = await self._all("SELECT id, last_read_at, last_message_at FROM chats")
+        rows = await self.rows("SELECT id, last_read_at, last_message_at FROM chats")
         return {r["id"]: from_iso(r["last_read_at"]) for r in rows}
 
     # ---- messages ----------------------------------------------------------------------
@@ -252,20 +253,20 @@ class Archive:
 
     async def message(self, chat_id: int, message_id: int) -> dict | None:
         """One archived message with its matches and earlier versions, for tests and search."""
-        row = await self._one("SELECT * FROM messages WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
+        row = await self.row("SELECT * FROM messages WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
         if row is None:
             return None
         found = dict(row)
-        found["matches"] = [dict(r) for r in await self._all(
+        found["matches"] = [dict(r) for r in await self.rows(
             "SELECT topic, rule, term, start, end FROM matches WHERE message = ? ORDER BY start", (row["id"],))]
-        found["versions"] = [dict(r) for r in await self._all(
+        found["versions"] = [dict(r) for r in await self.rows(
             "SELECT version, text, edit_date, replaced_at FROM message_versions WHERE message = ? ORDER BY version",
             (row["id"],))]
         return found
 
     async def message_ids(self, chat_id: int, above: int = 0, up_to: int | None = None) -> list[int]:
         """Ids archived in this chat (not deleted), ascending, in (above, up_to]."""
-        rows = await self._all(
+        rows = await self.rows(
             """SELECT message_id FROM messages WHERE chat_id = ? AND message_id > ? AND message_id <= ?
                AND deleted_at IS NULL ORDER BY message_id""",
             (chat_id, above, up_to if up_to is not None else 2**62),
@@ -284,13 +285,13 @@ class Archive:
 
     async def failures(self, stage: str | None = None) -> list[dict]:
         sql = "SELECT * FROM failures" + (" WHERE stage = ?" if stage else "") + " ORDER BY id"
-        return [dict(r) for r in await self._all(sql, (stage,) if stage else ())]
+        return [dict(r) for r in await self.rows(sql, (stage,) if stage else ())]
 
     # ---- status ------------------------------------------------------------------------
 
     async def status(self, since: datetime) -> list[ChatStatus]:
         """Per configured chat: checkpoint, last message, archived and matched since `since`, error."""
-        rows = await self._all(
+        rows = await self.rows(
             """SELECT s.source, s.error, c.id, c.title, c.checkpoint, c.last_message_at,
                    (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since) AS archived,
                    (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since
@@ -310,7 +311,7 @@ class Archive:
         ]
 
     async def totals(self) -> dict[str, int]:
-        row = await self._one(
+        row = await self.row(
             """SELECT (SELECT COUNT(*) FROM messages) AS messages,
                       (SELECT COUNT(*) FROM messages WHERE matched = 1) AS matched,
                       (SELECT COUNT(*) FROM message_versions) AS versions,

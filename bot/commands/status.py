@@ -1,0 +1,68 @@
+"""`dozor status`: per chat the title, checkpoint, last message, today's counts and errors.
+
+Reads the archive only (no Telegram), so it works while the service runs.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+
+from bot.archive import Archive
+from bot.config import load_settings
+
+HELP = "show per-chat progress, today's counts and errors (--json for scripts)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if not settings.archive_path.exists():
+        print(f"dozor: no archive at {settings.archive_path} yet: start the service with `dozor run`",
+              file=sys.stderr)
+        return 1
+    report = asyncio.run(collect(settings))
+    print(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
+    return 0
+
+
+async def collect(settings) -> dict:
+    zone = settings.digest_tz
+    midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    archive = await Archive.open(settings.archive_path)
+    try:
+        chats = await archive.status(since=midnight)
+        totals = await archive.totals()
+    finally:
+        await archive.close()
+    rows = []
+    for chat in chats:
+        row = asdict(chat)
+        row.pop("extra")
+        if chat.last_message_at:
+            row["last_message_at"] = chat.last_message_at.astimezone(zone).isoformat(timespec="minutes")
+        rows.append(row)
+    return {"time_zone": str(zone), "chats": rows, "totals": totals}
+
+
+def render(report: dict) -> str:
+    header = ("chat", "title", "checkpoint", "last message", "today", "matched", "error")
+    lines = [
+        (r["source"], r["title"] or "—", str(r["checkpoint"]), (r["last_message_at"] or "—").replace("T", " "),
+         str(r["archived_today"]), str(r["matches_today"]), r["error"] or "")
+        for r in report["chats"]
+    ]
+    widths = [max(len(h), *(len(line[i][:40]) for line in lines)) if lines else len(h)
+              for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    out += ["  ".join(cell[:40].ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    totals = report["totals"]
+    out.append("")
+    out.append(", ".join(f"{value} {name}" for name, value in totals.items()) + f"  (times in {report['time_zone']})")
+    return "\n".join(out)

@@ -1,0 +1,1 @@
+"""The only package that imports Telethon: it turns Telegram into plain `bot.model` values."""

@@ -1,0 +1,95 @@
+"""Turn what the operator wrote in DOZOR_CHATS into a chat we can read.
+
+    entity = await resolve(client, "t.me/kyiv_news", join=True)
+
+Accepted: `@name`, `name`, `t.me/name` (with or without https://), a numeric id in marked
+form (-100…), and `t.me/+HASH` / `t.me/joinchat/HASH` invite links of chats the account is in.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from telethon import TelegramClient, errors, functions, types, utils
+
+log = logging.getLogger("dozor.subscriptions")
+
+_INVITE = re.compile(r"^(?:https?://)?(?:t|telegram)\.me/(?:\+|joinchat/)([\w-]+)/?$")
+_LINK = re.compile(r"^(?:https?://)?(?:t|telegram)\.me/([A-Za-z][\w]{3,31})/?$")
+_USERNAME = re.compile(r"^@?([A-Za-z][\w]{3,31})$")
+
+
+class SubscriptionError(Exception):
+    """A configured chat cannot be read; the message says why, for `dozor status`."""
+
+
+def parse_source(source: str) -> tuple[str, str | int]:
+    """('invite', hash) | ('username', name) | ('id', marked id); ValueError if none fits."""
+    text = source.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return "id", int(text)
+    if found := _INVITE.match(text):
+        return "invite", found.group(1)
+    if found := (_LINK.match(text) or _USERNAME.match(text)):
+        return "username", found.group(1)
+    raise ValueError(f"{source!r} is not a @username, t.me link, invite link or numeric chat id")
+
+
+async def resolve(client: TelegramClient, source: str, join: bool = True):
+    """The Telethon entity for a configured chat, joining public channels when asked."""
+    try:
+        kind, value = parse_source(source)
+    except ValueError as error:
+        raise SubscriptionError(str(error)) from None
+    try:
+        if kind == "invite":
+            entity = await _from_invite(client, value)
+        elif kind == "id":
+            entity = await _from_id(client, value)
+        else:
+            entity = await client.get_entity(value)
+    except SubscriptionError:
+        raise
+    except (errors.UsernameNotOccupiedError, errors.UsernameInvalidError):
+        raise SubscriptionError(f"no chat is called {source!r}: check the spelling") from None
+    except (errors.ChannelPrivateError, errors.ChannelInvalidError):
+        raise SubscriptionError(f"{source!r} is private or the account was banned from it") from None
+    except ValueError as error:  # Telethon's "No user has … as username" and unknown ids
+        raise SubscriptionError(f"cannot find {source!r}: {error}") from None
+    except errors.RPCError as error:
+        raise SubscriptionError(f"Telegram refused {source!r}: {error.message}") from None
+    if isinstance(entity, types.User):
+        raise SubscriptionError(f"{source!r} is a user, not a channel or group")
+    if join and isinstance(entity, types.Channel) and entity.left:
+        if not entity.username:
+            raise SubscriptionError(f"{source!r} is private and the account is not a member")
+        await _join(client, entity, source)
+    return entity
+
+
+async def _from_invite(client: TelegramClient, invite_hash: str):
+    try:
+        invite = await client(functions.messages.CheckChatInviteRequest(invite_hash))
+    except (errors.InviteHashExpiredError, errors.InviteHashInvalidError):
+        raise SubscriptionError("the invite link has expired or is invalid") from None
+    if isinstance(invite, (types.ChatInviteAlready, types.ChatInvitePeek)):
+        return invite.chat
+    raise SubscriptionError("the account is not a member of the chat behind this invite link: join it first")
+
+
+async def _from_id(client: TelegramClient, marked_id: int):
+    try:
+        return await client.get_entity(marked_id)
+    except ValueError:
+        # a bare id is only usable once its access hash is known: the dialogs carry it
+        await client.get_dialogs()
+        return await client.get_entity(marked_id)
+
+
+async def _join(client: TelegramClient, entity: types.Channel, source: str) -> None:
+    try:
+        await client(functions.channels.JoinChannelRequest(entity))
+        log.info("joined %s (%s)", utils.get_display_name(entity), source)
+    except errors.RPCError as error:
+        # reading a public channel works without joining; joining only makes live updates flow
+        log.warning("could not join %s: %s; reading its history only", source, error.message)

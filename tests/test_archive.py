@@ -1,0 +1,101 @@
+"""The archive on a real SQLite file: idempotent writes, versions, marks, checkpoints."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.archive import Archive, ArchiveError
+from bot.archive.schema import MIGRATIONS
+from bot.model import Chat, Match, MatchResult, MediaRef, Post
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+CHAT = Chat(id=-1001234, title="Київ новини", username="kyiv_news")
+HIT = MatchResult(matches=(Match("enlistment_centre", "tck", "ТЦК", 0, 3),), language="uk")
+MISS = MatchResult()
+
+
+def post(message_id: int, text: str = "ТЦК біля метро", **extra) -> Post:
+    return Post(chat_id=CHAT.id, message_id=message_id, date=T0 + timedelta(minutes=message_id), text=text, **extra)
+
+
+@pytest.fixture
+async def archive(tmp_path):
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    await archive.save_chat(CHAT, "@kyiv_news")
+    yield archive
+    await archive.close()
+
+
+async def test_the_same_message_twice_is_stored_once(archive):
+    await archive.ingest(CHAT, [(post(1), HIT), (post(2, "погода"), MISS)])
+    report = await archive.ingest(CHAT, [(post(1), HIT), (post(2, "погода"), MISS)])
+    assert report.archived == 0 and report.edited == 0
+    assert await archive.message_ids(CHAT.id) == [1]
+    stored = await archive.message(CHAT.id, 1)
+    assert [m["topic"] for m in stored["matches"]] == ["enlistment_centre"]
+    assert stored["language"] == "uk"
+
+
+async def test_checkpoint_moves_to_the_highest_id_seen_even_if_it_did_not_match(archive):
+    report = await archive.ingest(CHAT, [(post(1), HIT), (post(7, "погода"), MISS)])
+    assert report.checkpoint == 7 and await archive.checkpoint(CHAT.id) == 7
+    await archive.ingest(CHAT, [(post(3), HIT)])  # an older message never moves it back
+    assert await archive.checkpoint(CHAT.id) == 7
+    await archive.ingest(CHAT, [(post(9), HIT)], advance_checkpoint=False)
+    assert await archive.checkpoint(CHAT.id) == 7
+
+
+async def test_every_edit_keeps_the_text_before_it(archive):
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро"), HIT)])
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро, вже поїхали"), HIT)])
+    await archive.ingest(CHAT, [(post(1, "оновлено: все спокійно"), MISS)])
+    stored = await archive.message(CHAT.id, 1)
+    assert stored["text"] == "оновлено: все спокійно"
+    assert [v["text"] for v in stored["versions"]] == ["ТЦК біля метро", "ТЦК біля метро, вже поїхали"]
+    # the edit no longer matches, but the archive still says why the message was kept
+    assert stored["matched"] == 1 and stored["matches"][0]["topic"] == "enlistment_centre"
+
+
+async def test_an_edit_that_starts_matching_archives_the_message(archive):
+    await archive.ingest(CHAT, [(post(1, "погода"), MISS)])
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро"), HIT)], advance_checkpoint=False)
+    assert (await archive.message(CHAT.id, 1))["text"] == "ТЦК біля метро"
+
+
+async def test_deletion_marks_and_keeps(archive):
+    await archive.ingest(CHAT, [(post(1), HIT), (post(2), HIT)])
+    assert await archive.mark_deleted(CHAT.id, [1, 99], T0) == 1
+    assert await archive.mark_deleted(CHAT.id, [1], T0 + timedelta(hours=1)) == 0  # first mark stays
+    stored = await archive.message(CHAT.id, 1)
+    assert stored["text"] == "ТЦК біля метро" and stored["deleted_at"] == T0.isoformat()
+    assert await archive.message_ids(CHAT.id) == [2]  # not deleted ones
+
+
+async def test_album_items_are_kept_with_their_matching_caption(archive):
+    photo = MediaRef(kind="photo", telegram_id=5, size=1000)
+    items = [(post(1, "", grouped_id=77, media=photo), MISS), (post(2, "ТЦК біля метро", grouped_id=77, media=photo), HIT),
+             (post(3, "", grouped_id=78, media=photo), MISS)]
+    await archive.ingest(CHAT, items)
+    assert await archive.message_ids(CHAT.id) == [1, 2]
+    # a late album item arriving in a later batch joins its album too
+    await archive.ingest(CHAT, [(post(4, "", grouped_id=77, media=photo), MISS)])
+    assert await archive.message_ids(CHAT.id) == [1, 2, 4]
+    (pending,) = await (await archive.db.execute("SELECT COUNT(*) FROM media WHERE status = 'pending'")).fetchone()
+    assert pending == 3
+
+
+async def test_a_newer_schema_is_refused_not_damaged(tmp_path):
+    path = tmp_path / "archive.sqlite3"
+    await (await Archive.open(path)).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(ArchiveError, match="newer dozor"):
+        await Archive.open(path)
+
+
+async def test_archive_is_private_and_in_wal_mode(archive, tmp_path):
+    (mode,) = await (await archive.db.execute("PRAGMA journal_mode")).fetchone()
+    assert mode == "wal"
+    assert (tmp_path / "archive.sqlite3").stat().st_mode & 0o077 == 0
