@@ -4,7 +4,7 @@ VENV := .venv
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test
+.PHONY: run test login
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,6 @@ run: $(STAMP_RUN)
 
 test: $(STAMP_TEST)
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+login: $(STAMP_RUN)
+	$(VENV)/bin/dozor login

@@ -99,3 +99,20 @@ async def test_archive_is_private_and_in_wal_mode(archive, tmp_path):
     (mode,) = await (await archive.db.execute("PRAGMA journal_mode")).fetchone()
     assert mode == "wal"
     assert (tmp_path / "archive.sqlite3").stat().st_mode & 0o077 == 0
+
+
+async def test_search_finds_every_word_and_links_back(archive):
+    from bot.archive.search import search
+
+    await archive.ingest(CHAT, [(post(1, "ТЦК пакують біля метро Лісова"), HIT),
+                                (post(2, "ТЦК на блокпості в Броварах"), HIT),
+                                (post(3, 'Він сказав "метро" (закрите) & пішов'), HIT)])
+    await archive.mark_deleted(CHAT.id, [2], T0)
+    hits = await search(archive, "тцк метро")
+    assert [h.message_id for h in hits] == [1]
+    assert hits[0].link == "https://t.me/kyiv_news/1" and hits[0].topics == ("enlistment_centre",)
+    assert "[метро]" in hits[0].snippet
+    assert [h.message_id for h in await search(archive, "блокп*")] == [2]
+    assert (await search(archive, "блокп*"))[0].link is None  # deleted: nothing to link to
+    assert [h.message_id for h in await search(archive, '"метро" (закрите) &')] == [3]  # no syntax errors
+    assert await search(archive, "метро", topic="szch") == []

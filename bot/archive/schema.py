@@ -115,4 +115,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX media_by_status ON media (status, next_attempt_at);
     """,
+    # 3: full-text search over archived texts (kept in step by triggers)
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        text, content='messages', content_rowid='id', tokenize='unicode61'
+    );
+    INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages;
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    """,
 ]

@@ -1,0 +1,52 @@
+"""`dozor search WORDS`: find archived messages, newest first, with links to the originals."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime, timedelta
+
+from bot.archive import Archive
+from bot.archive.search import search
+from bot.config import load_settings
+
+HELP = "search the archive: dozor search 'ТЦК метро*' [--topic T] [--days N]"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("words", nargs="+", help="words that must all occur; end one with * for a prefix")
+    parser.add_argument("--topic", help="only messages that matched this topic")
+    parser.add_argument("--chat", type=int, help="only this chat (marked id, as in `dozor status --json`)")
+    parser.add_argument("--days", type=float, help="only the last N days")
+    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if not settings.archive_path.exists():
+        print(f"dozor: no archive at {settings.archive_path} yet", file=sys.stderr)
+        return 1
+    since = datetime.now(settings.digest_tz) - timedelta(days=args.days) if args.days else None
+    hits = asyncio.run(_search(settings, " ".join(args.words), args.topic, args.chat, since, args.limit))
+    for hit in hits:
+        when = hit.date.astimezone(settings.digest_tz).strftime("%Y-%m-%d %H:%M")
+        if args.json:
+            print(json.dumps({"chat": hit.chat.title, "chat_id": hit.chat.id, "message_id": hit.message_id,
+                              "date": hit.date.isoformat(), "link": hit.link, "topics": list(hit.topics),
+                              "deleted": hit.deleted, "text": hit.text}, ensure_ascii=False))
+        else:
+            mark = " [deleted]" if hit.deleted else ""
+            print(f"{when}  {hit.chat.title}{mark}  {hit.link or ''}\n    {hit.snippet}")
+    if not args.json:
+        print(f"{len(hits)} found")
+    return 0
+
+
+async def _search(settings, words, topic, chat, since, limit):
+    archive = await Archive.open(settings.archive_path)
+    try:
+        return await search(archive, words, topic=topic, chat_id=chat, since=since, limit=limit)
+    finally:
+        await archive.close()
