@@ -1,0 +1,94 @@
+"""Shared set-up: an offline Telegram world, a storage directory with a signed-in session,
+and the real service running against both."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import pytest
+
+from bot.archive import Archive
+from bot.config import Settings
+from bot.service import Service
+from tests.telegram_fake import FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_KEYWORDS = ROOT / "keywords.example.toml"
+
+
+async def eventually(condition: Callable[[], Awaitable[bool] | bool], what: str, limit: float = 30.0) -> None:
+    """Wait until `condition` holds; fail naming `what` if it never does. Not a timing test:
+    the limit only bounds how long a broken build hangs."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"gave up waiting for: {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def fake() -> FakeTelegram:
+    return FakeTelegram()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    fake.authorise_session(str(storage / "dozor.session"))
+    return Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage, keywords=EXAMPLE_KEYWORDS,
+                    catchup_interval=3600)
+
+
+class Running:
+    """The real service in a background task, stopped and awaited on exit."""
+
+    def __init__(self, settings: Settings, fake: FakeTelegram):
+        self.service = Service(settings, client_options={"connection": fake.connection}, history_wait=0)
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "Running":
+        self.task = asyncio.create_task(self.service.run(self.stop))
+        ready = asyncio.create_task(self.service.ready.wait())
+        done, _ = await asyncio.wait({self.task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if self.task in done:
+            ready.cancel()
+            self.task.result()  # raises what start-up raised
+        if ready not in done:
+            pytest.fail("service did not start")
+        return self
+
+    async def settled(self) -> None:
+        """Wait until every requested catch-up has been read and committed."""
+        await eventually(lambda: self.service.catchup.idle and not self.service.catchup.busy, "catch-up to finish")
+
+    async def __aexit__(self, *exc) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+@pytest.fixture
+def run_service(settings: Settings, fake: FakeTelegram):
+    def start(**changes) -> Running:
+        return Running(replace(settings, **changes), fake)
+
+    return start
+
+
+@contextlib.asynccontextmanager
+async def archive_of(settings: Settings):
+    archive = await Archive.open(settings.archive_path)
+    try:
+        yield archive
+    finally:
+        await archive.close()
