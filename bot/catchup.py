@@ -40,6 +40,8 @@ class CatchUp:
 
     def request(self, chat_id: int, recheck: bool = False) -> None:
         """Ask for a re-read; repeated requests for a chat already waiting are merged."""
+        if chat_id not in self.ingestor.chats:
+            return
         if chat_id in self._pending:
             self._pending[chat_id] |= recheck
             return

@@ -23,7 +23,7 @@ from bot.ingest import Ingestor
 from bot.lock import StorageLock
 from bot.rules_reload import RulesHolder
 from bot.telegram import live
-from bot.telegram.client import open_authorised
+from bot.telegram.client import NotLoggedIn, open_authorised
 from bot.telegram.convert import to_chat
 from bot.telegram.subscriptions import SubscriptionError, resolve
 
@@ -51,6 +51,8 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         with StorageLock(settings.lock_path):
+            if not settings.session_path.exists():
+                raise NotLoggedIn(settings.session_path)
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
             self.archive = await Archive.open(settings.archive_path)
             try:
@@ -76,9 +78,11 @@ class Service:
             self.catchup.request_all(recheck=True)
 
         self.client.reconnect_callbacks.append(after_reconnect)
+        self.client.updates_lost_callbacks.append(lambda chat_id: self.catchup.request(chat_id, recheck=True))
         me = await self.client.get_me()
         log.info("signed in as %s", utils.get_display_name(me) or me.id)
         await self._subscribe(settings.chats)
+        await self._track_updates()
         log.info("watching %d chats (%d unresolved)", len(self.ingestor.chats), len(self.unresolved))
 
         async def stopper() -> None:
@@ -123,9 +127,19 @@ class Service:
         entity = await resolve(self.client, source, join=self.settings.join_channels)
         return to_chat(entity, keep_all=keep_all)
 
+    async def _track_updates(self) -> None:
+        """Telethon only notices a gap in a channel's updates once it knows the channel's pts,
+        which it learns from the dialog list; without this, the first missed batch after start
+        passes unseen until our own catch-up timer."""
+        try:
+            await self.client.get_dialogs()
+        except Exception as error:
+            log.warning("could not read the dialog list (%s); gaps are found by catch-up only", error)
+
     async def _retry_unresolved(self) -> None:
         while True:
             await asyncio.sleep(RETRY_UNRESOLVED)
             if self.unresolved:
                 await self._subscribe(tuple(self.unresolved))
+                await self._track_updates()
 

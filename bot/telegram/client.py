@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from telethon import TelegramClient
+from telethon import TelegramClient, types, utils
 
 from bot.config import Settings
 
@@ -28,15 +28,27 @@ class NotLoggedIn(Exception):
 
 
 class DozorClient(TelegramClient):
-    """A TelegramClient that tells us when it reconnected by itself.
+    """A TelegramClient that tells us when updates were lost.
 
-    Telethon runs no catch-up after an automatic reconnect, so the service re-reads
-    history from its own checkpoints whenever this fires.
+    Telethon runs no catch-up after an automatic reconnect, and after
+    ChannelDifferenceTooLong it jumps ahead without dispatching the skipped messages
+    (the one that revealed the gap included). Both are reported here so the service
+    re-reads history from its own checkpoints.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self.updates_lost_callbacks: list[Callable[[int], None]] = []
+
+    async def __call__(self, request, ordered=False, flood_sleep_threshold=None):
+        result = await super().__call__(request, ordered, flood_sleep_threshold)
+        if isinstance(result, types.updates.ChannelDifferenceTooLong):
+            chat_id = utils.get_peer_id(types.PeerChannel(request.channel.channel_id))
+            log.warning("Telegram skipped updates of chat %s (difference too long)", chat_id)
+            for callback in list(self.updates_lost_callbacks):
+                callback(chat_id)
+        return result
 
     async def _handle_auto_reconnect(self):
         await super()._handle_auto_reconnect()

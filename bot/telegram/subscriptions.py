@@ -54,7 +54,9 @@ async def resolve(client: TelegramClient, source: str, join: bool = True):
         raise SubscriptionError(f"no chat is called {source!r}: check the spelling") from None
     except (errors.ChannelPrivateError, errors.ChannelInvalidError):
         raise SubscriptionError(f"{source!r} is private or the account was banned from it") from None
-    except ValueError as error:  # Telethon's "No user has … as username" and unknown ids
+    except ValueError as error:  # how Telethon reports unknown usernames and ids
+        if kind == "username":
+            raise SubscriptionError(f"no chat is called {source!r}: check the spelling") from None
         raise SubscriptionError(f"cannot find {source!r}: {error}") from None
     except errors.RPCError as error:
         raise SubscriptionError(f"Telegram refused {source!r}: {error.message}") from None

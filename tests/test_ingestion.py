@@ -1,0 +1,160 @@
+"""The service end to end: live and catch-up ingestion through the offline Telegram into a
+real SQLite archive."""
+from __future__ import annotations
+
+from tests.conftest import archive_of, eventually
+
+MATCHING = "Біля метро Лівобережна ТЦК роздають повістки і пакують чоловіків у бус"
+OTHER = "Сьогодні в Києві сонячно, до вечора +12, без опадів"
+
+
+async def archived(settings, chat) -> list[int]:
+    async with archive_of(settings) as archive:
+        return await archive.message_ids(chat.marked_id)
+
+
+async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake, run_service):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    elsewhere = fake.add_channel(username="not_watched", title="Not watched")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        hit = fake.post(news, MATCHING)
+        miss = fake.post(news, OTHER)
+        ignored = fake.post(elsewhere, MATCHING)
+        await eventually(lambda: archived(running.service.settings, news), "the matching post to be archived")
+        archive = running.service.archive
+        stored = await archive.message(news.marked_id, hit.id)
+        assert stored["text"] == MATCHING
+        assert "enlistment_centre" in {m["topic"] for m in stored["matches"]}
+        span = stored["matches"][0]
+        assert MATCHING[span["start"]:span["end"]].strip()
+        assert await archive.message(news.marked_id, miss.id) is None
+        assert await archive.message_ids(elsewhere.marked_id) == []
+        assert ignored.id  # posted, and still not archived
+    assert fake.joined(news)
+
+
+async def test_chat_that_keeps_everything_archives_non_matching_posts(fake, run_service):
+    city = fake.add_channel(username="lviv_city_chat", title="Львів чат", megagroup=True)
+    async with run_service(chats=("t.me/lviv_city_chat",), keep_all_chats=("t.me/lviv_city_chat",)) as running:
+        await running.settled()
+        plain = fake.post(city, OTHER)
+        await eventually(lambda: running.service.archive.message(city.marked_id, plain.id), "the plain post")
+        stored = await running.service.archive.message(city.marked_id, plain.id)
+        assert stored["matched"] == 0 and stored["matches"] == []
+
+
+async def test_edit_keeps_the_earlier_text_and_deletion_only_marks(fake, run_service):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        archive = running.service.archive
+        post = fake.post(news, MATCHING)
+        await eventually(lambda: archive.message(news.marked_id, post.id), "the post")
+        fake.edit(news, post.id, MATCHING + " (оновлено: вже відпустили)")
+
+        async def edited():
+            stored = await archive.message(news.marked_id, post.id)
+            return stored["versions"]
+
+        await eventually(edited, "the edit to become a version")
+        stored = await archive.message(news.marked_id, post.id)
+        assert stored["text"].endswith("(оновлено: вже відпустили)")
+        assert [v["text"] for v in stored["versions"]] == [MATCHING]
+
+        fake.delete(news, [post.id])
+
+        async def deleted():
+            return (await archive.message(news.marked_id, post.id))["deleted_at"]
+
+        await eventually(deleted, "the deletion mark")
+        stored = await archive.message(news.marked_id, post.id)
+        assert stored["text"].endswith("(оновлено: вже відпустили)")  # kept, not erased
+
+
+def publish(fake, chat, count: int, deliver: bool = True) -> set[int]:
+    """Post `count` messages, every third matching; returns the ids of the matching ones."""
+    expected = set()
+    for n in range(count):
+        if n % 3 == 0:
+            expected.add(fake.post(chat, f"{MATCHING} #{n}", deliver=deliver).id)
+        else:
+            fake.post(chat, f"{OTHER} #{n}", deliver=deliver)
+    return expected
+
+
+async def assert_archived_once(fake, settings, chat, expected: set[int]) -> None:
+    async with archive_of(settings) as archive:
+        ids = await archive.message_ids(chat.marked_id)
+        assert sorted(ids) == sorted(expected)
+        (copies,) = await (await archive.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE chat_id = ?", (chat.marked_id,))).fetchone()
+        assert copies == len(expected)
+        (checkpoint,) = await (await archive.db.execute(
+            "SELECT checkpoint FROM chats WHERE id = ?", (chat.marked_id,))).fetchone()
+        assert checkpoint == max(m.id for m in fake.messages(chat))
+
+
+async def test_posts_published_while_stopped_are_archived_once_on_restart(fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    before = publish(fake, news, 5)
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+    missed = publish(fake, news, 250)  # nobody connected: more than two history pages
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+    await assert_archived_once(fake, settings, news, before | missed)
+
+
+async def test_pts_gap_while_running_is_filled(fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        withheld = publish(fake, news, 30, deliver=False)
+        last = fake.post(news, MATCHING + " останнє")
+        expected = withheld | {last.id}
+        await eventually(lambda: _has(running, news, expected), "the withheld posts")
+        await running.settled()
+    await assert_archived_once(fake, settings, news, expected)
+
+
+async def test_channel_difference_too_long_loses_nothing(fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        fake.difference_too_long(news)
+        withheld = publish(fake, news, 250, deliver=False)
+        last = fake.post(news, MATCHING + " останнє")
+        expected = withheld | {last.id}
+        await eventually(lambda: _has(running, news, expected), "the posts Telegram never pushed")
+        await running.settled()
+    assert "GetChannelDifferenceRequest" in fake.requests
+    await assert_archived_once(fake, settings, news, expected)
+
+
+async def test_dropped_connection_loses_nothing(fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        fake.drop_connections()
+        during = publish(fake, news, 120, deliver=False)
+        await eventually(lambda: _has(running, news, during), "the posts made while disconnected")
+        after = fake.post(news, MATCHING + " після")
+        expected = during | {after.id}
+        await eventually(lambda: _has(running, news, expected), "a live post after the reconnect")
+        await running.settled()
+    await assert_archived_once(fake, settings, news, expected)
+
+
+async def test_flood_wait_during_catch_up_delays_then_completes(fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    expected = publish(fake, news, 150)
+    fake.flood_wait("GetHistoryRequest", seconds=1, times=1)
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+    assert fake.requests.count("GetHistoryRequest") >= 3  # the refused one, then the pages
+    await assert_archived_once(fake, settings, news, expected)
+
+
+async def _has(running, chat, expected: set[int]) -> bool:
+    return expected <= set(await running.service.archive.message_ids(chat.marked_id))
