@@ -1,0 +1,107 @@
+"""`dozor check`: which topics a text matches, which rule fired and on which words.
+
+    dozor check "ТЦК пакують біля метро"
+    dozor check "пікселі біля АТБ" --chat @kyiv_obolon_chat
+    dozor check --jsonl messages.jsonl > results.jsonl     # lines {"id": …, "text": …}; "-" for stdin
+
+No Telegram session is needed: this is for moderators trying out the keywords file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from bot.config import load_settings
+from bot.matching import Rules, RulesError, load_rules, match
+from bot.model import Chat, Match
+
+HELP = "match a text (or a JSONL file of texts) against the keywords file, without Telegram"
+
+_BOLD_RED = "\033[1;31m"
+_RESET = "\033[0m"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="?", help="the message text to check")
+    parser.add_argument("--keywords", type=Path, default=None, help="keywords file (default: DOZOR_KEYWORDS)")
+    parser.add_argument("--chat", default=None,
+                        help="pretend the text was posted in this chat (@username or numeric id)")
+    parser.add_argument("--jsonl", default=None, metavar="FILE",
+                        help='read lines {"id": …, "text": …} from FILE ("-" for stdin), write one result per line')
+
+
+def main(args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.jsonl is None):
+        print('dozor check: give either a text or --jsonl FILE', file=sys.stderr)
+        return 2
+    try:
+        rules = load_rules(keywords_path(args))
+    except RulesError as error:
+        print(f"dozor check: {error}", file=sys.stderr)
+        return 2
+    chat = _chat(args.chat)
+    if args.jsonl is not None:
+        return _check_jsonl(rules, args.jsonl, chat)
+    _show(rules, args.text, chat, sys.stdout.isatty())
+    return 0
+
+
+def keywords_path(args: argparse.Namespace) -> Path:
+    """--keywords if given, else the configured DOZOR_KEYWORDS."""
+    return args.keywords if args.keywords is not None else load_settings(args.config).keywords
+
+
+def _chat(text: str | None) -> Chat | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return Chat(id=int(text), title=text)
+    name = re.sub(r"^(?:https?://)?(?:t|telegram)\.me/|^@", "", text).strip("/")
+    return Chat(id=0, title=text, username=name)
+
+
+def _show(rules: Rules, text: str, chat: Chat | None, colour: bool) -> None:
+    result = match(rules, text, chat)
+    if not result:
+        print("no match")
+        print(f"language: {result.language or 'unknown'}")
+        return
+    for m in result.matches:
+        print(f"{m.topic} ({rules.topics.get(m.topic, m.topic)}): rule {m.rule!r}, term {m.term!r}")
+        print(f"  {highlight(text, m, colour)}")
+    print(f"language: {result.language or 'unknown'}")
+
+
+def highlight(text: str, m: Match, colour: bool) -> str:
+    """The text with the matched span in bold red (a terminal) or in [[double brackets]] (a pipe)."""
+    before, inside, after = text[: m.start], text[m.start: m.end], text[m.end:]
+    if colour:
+        return f"{before}{_BOLD_RED}{inside}{_RESET}{after}"
+    return f"{before}[[{inside}]]{after}"
+
+
+def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    bad = 0
+    try:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                text = item["text"]
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+                print(f"dozor check: {source}:{number}: not a JSON object with a \"text\"", file=sys.stderr)
+                continue
+            result = match(rules, text if isinstance(text, str) else "", chat)
+            out = {"id": item.get("id"), "topics": result.topics, "rules": [m.rule for m in result.matches]}
+            print(json.dumps(out, ensure_ascii=False))
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    return 0

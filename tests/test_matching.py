@@ -1,0 +1,136 @@
+"""Matching: term kinds, conditions, chat groups, spans, language — and the labelled set."""
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bot.matching import load_rules, match, parse_rules
+from bot.model import Chat
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELLED = Path(__file__).parent / "data" / "labelled_messages.jsonl"
+
+
+def rules_with(rule: str, extra: str = ""):
+    return parse_rules(f'''
+[topics]
+t = "Test topic"
+{extra}
+[[rule]]
+id = "r"
+topic = "t"
+{rule}
+''')
+
+
+def topics(rules, text, chat=None):
+    return match(rules, text, chat).topics
+
+
+def test_a_word_matches_all_its_forms():
+    rules = rules_with('terms = ["повістка"]')
+    for text in ["Отримав повістку", "повістки роздають", "з повісткою"]:
+        assert topics(rules, text) == ["t"], text
+    assert topics(rules, "Повестку принесли") == []  # the Russian word is a term of its own
+    assert topics(rules_with('terms = ["повестка"]'), "Повестку принесли") == ["t"]
+
+
+def test_exact_prefix_phrase_gap_and_choice():
+    assert topics(rules_with('terms = ["=лижах"]'), "він на лижі") == []
+    assert topics(rules_with('terms = ["=лижах"]'), "він на лижах") == ["t"]
+    assert topics(rules_with('terms = ["бусифік*"]'), "Бусифікували сусіда") == ["t"]
+    phrase = rules_with('terms = ["самовільне залишення частини"]')
+    assert topics(phrase, "за самовільне залишення частини") == ["t"]
+    assert topics(phrase, "залишення самовільне частини") == []
+    gap = rules_with('terms = ["втік ~1 з частини"]')
+    assert topics(gap, "втік вчора з частини") == ["t"]
+    assert topics(gap, "втік вчора ввечері з частини") == []
+    choice = rules_with('terms = ["(втік|сбежал) з (частини|полігону)"]')
+    assert topics(choice, "сбежал с полигона") == []  # «с» is not «з»: choices are per word
+    assert topics(choice, "втекла з полігону") == ["t"]
+    alternatives = rules_with('terms = ["ТЦК | воєнкомат"]')
+    assert topics(alternatives, "воєнкомат на розі") == ["t"]
+
+
+def test_requires_unless_and_unless_near():
+    rules = rules_with('terms = ["пакують"]\nrequires = ["ТЦК", "метро"]\nunless = ["посилк*"]')
+    assert topics(rules, "пакують біля метро") == ["t"]
+    assert topics(rules, "пакують на складі") == []
+    assert topics(rules, "біля метро пакують посилки") == []
+    near = rules_with('terms = ["повістка"]\nunless_near = ["дня"]\nnear = 2')
+    assert topics(near, "повістка дня сесії") == []
+    assert topics(near, "прийшла повістка, а на порядку дня сесії ремонт") == ["t"]
+
+
+def test_rules_limited_to_chat_groups():
+    rules = rules_with('terms = ["пікселі"]\nchats = ["local", "@other_chat"]',
+                       '[groups]\nlocal = ["@kyiv_obolon_chat", "t.me/odesa_live", -1001234567890]')
+    assert topics(rules, "пікселі біля АТБ") == []
+    assert topics(rules, "пікселі біля АТБ", Chat(1, "Obolon", username="Kyiv_Obolon_Chat")) == ["t"]
+    assert topics(rules, "пікселі біля АТБ", Chat(-1001234567890, "private")) == ["t"]
+    assert topics(rules, "пікселі біля АТБ", Chat(5, "x", username="other_chat")) == ["t"]
+    assert topics(rules, "пікселі біля АТБ", Chat(7, "news", username="news_channel")) == []
+
+
+def test_disabled_rules_do_not_fire():
+    assert topics(rules_with('terms = ["ТЦК"]\nenabled = false'), "ТЦК на виїзді") == []
+
+
+def test_match_reports_rule_term_and_span_in_the_original_text():
+    rules = rules_with('terms = ["ТЦК"]')
+    text = "Увага! T.Ц.K біля метро"
+    (m,) = match(rules, text).matches
+    assert (m.topic, m.rule, m.term) == ("t", "r", "ТЦК")
+    assert text[m.start:m.end] == "T.Ц.K"
+
+
+def test_transliterated_and_disguised_spellings_match():
+    rules = load_rules(ROOT / "keywords.example.toml")
+    assert "busification" in topics(rules, "pikseli pakuyut bilia metro, oberezhno")
+    assert "enlistment_centre" in topics(rules, "tck upakuvaly khlopcia")
+    assert "enlistment_centre" in topics(rules, "voenkomat razdaet povestki")
+    assert "enlistment_centre" in topics(rules, "В0ЄНКОМАТ знову розсилає листи")
+
+
+def test_language_comes_from_letters_then_langdetect():
+    rules = rules_with('terms = ["ТЦК", "повістка", "повестка", "TCC"]')
+    assert match(rules, "Повістки роздають біля ТЦК").language == "uk"
+    assert match(rules, "Повестки раздают, ТЦК на выезде").language == "ru"
+    assert match(rules, "TCC officers were checking documents at the railway station").language == "en"
+    assert match(rules, "Доброго ранку").language is None  # no match: langdetect is not asked
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_match_never_raises(text):
+    rules = load_rules(ROOT / "keywords.example.toml")
+    result = match(rules, text, Chat(1, "x", username="kyiv_obolon_chat"))
+    for m in result.matches:
+        assert 0 <= m.start <= m.end <= len(text)
+
+
+def test_default_keywords_on_the_labelled_set():
+    rules = load_rules(ROOT / "keywords.example.toml")
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 300
+    assert sum(not r["topics"] for r in rows) >= 0.4 * len(rows)
+    counts = {topic: [0, 0, 0] for topic in rules.topics}  # tp, fp, fn
+    mistakes = []
+    for row in rows:
+        got, expected = set(topics(rules, row["text"])), set(row["topics"])
+        for topic, c in counts.items():
+            if topic in got and topic in expected:
+                c[0] += 1
+            elif topic in got:
+                c[1] += 1
+                mistakes.append(f"  false positive {topic}: {row['id']} {row['text']}")
+            elif topic in expected:
+                c[2] += 1
+                mistakes.append(f"  missed {topic}: {row['id']} {row['text']}")
+    table, failing = [f"{'topic':<20} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}"], False
+    for topic, (tp, fp, fn) in counts.items():
+        precision, recall = tp / ((tp + fp) or 1), tp / ((tp + fn) or 1)
+        failing |= precision < 0.9 or recall < 0.9
+        table.append(f"{topic:<20} {precision:9.3f} {recall:7.3f} {tp:4} {fp:4} {fn:4}")
+    assert not failing, "\n".join(table + mistakes)
