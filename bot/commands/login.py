@@ -25,8 +25,8 @@ def main(args: argparse.Namespace) -> int:
         return asyncio.run(_login(settings, args.phone))
 
 
-async def _login(settings, phone: str | None) -> int:
-    client = make_client(settings)
+async def _login(settings, phone: str | None, **client_options) -> int:
+    client = make_client(settings, **client_options)
     await client.start(
         phone=phone or (lambda: input("Phone number (international format, e.g. +380…): ")),
         code_callback=lambda: input("Code Telegram sent you: "),
