@@ -158,3 +158,26 @@ async def test_flood_wait_during_catch_up_delays_then_completes(fake, run_servic
 
 async def _has(running, chat, expected: set[int]) -> bool:
     return expected <= set(await running.service.archive.message_ids(chat.marked_id))
+
+
+async def test_flood_wait_is_logged_for_the_operator(fake, run_service, caplog):
+    from bot import logs
+
+    logs.setup("INFO")
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    publish(fake, news, 3)
+    fake.flood_wait("GetHistoryRequest", seconds=1, times=1)
+    with caplog.at_level("INFO"):
+        async with run_service(chats=("@kyiv_news",)) as running:
+            await running.settled()
+    assert any("flood wait" in r.getMessage() for r in caplog.records if r.name.startswith("telethon"))
+
+
+async def test_quiet_chat_is_re_read_on_the_timer(fake, run_service, settings):
+    # updates that Telegram never pushes, and no later live message to reveal the gap
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",), catchup_interval=0.3) as running:
+        await running.settled()
+        withheld = publish(fake, news, 4, deliver=False)
+        await eventually(lambda: _has(running, news, withheld), "the quiet-chat timer to read history")
+    await assert_archived_once(fake, settings, news, withheld)
