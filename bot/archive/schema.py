@@ -129,4 +129,37 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
     END;
     """,
+    # 4: the digest: each period's composed parts, which of them Telegram accepted, and why not
+    """
+    CREATE TABLE digests (
+        period          TEXT PRIMARY KEY,         -- daily:2026-03-29 | weekly:2026-03-30 (local end date)
+        period_start    TEXT NOT NULL,            -- UTC
+        period_end      TEXT NOT NULL,
+        chat            TEXT NOT NULL,            -- DIGEST_CHAT when it was composed
+        composed_at     TEXT NOT NULL,
+        sent_at         TEXT,                     -- set once Telegram accepted every part
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        error           TEXT,                     -- the last refusal, shown by `dozor status`
+        error_at        TEXT,
+        next_attempt_at TEXT
+    );
+
+    -- frozen at the first attempt, so a resumed digest sends exactly the parts still missing
+    CREATE TABLE digest_parts (
+        period     TEXT NOT NULL REFERENCES digests(period),
+        part       INTEGER NOT NULL,              -- 1, 2, …
+        html       TEXT NOT NULL,
+        message_id INTEGER,                       -- Telegram's id once accepted
+        sent_at    TEXT,
+        PRIMARY KEY (period, part)
+    ) WITHOUT ROWID;
+
+    -- when digests were first scheduled here: periods that ended earlier are not owed
+    CREATE TABLE digest_schedule (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        since TEXT NOT NULL
+    );
+
+    CREATE INDEX messages_matched_by_date ON messages (date) WHERE matched = 1;
+    """,
 ]

@@ -1,0 +1,118 @@
+"""`dozor digest`: see the digest before the editors do, or send it now.
+
+    dozor digest --preview                     # the latest period, as text in the terminal
+    dozor digest --preview --date 2026-03-29   # the period ending that local date at DIGEST_TIME
+    dozor digest --preview --html digest.html  # a page to open in a browser
+    dozor digest --send                        # post the latest period now, if not posted yet
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date
+
+from bot.archive import Archive
+from bot.archive import digests as store
+from bot.config import load_settings
+from bot.digest.compose import page, utf16_len, visible
+from bot.digest.sender import build, period_for, period_on, send_period, utcnow
+from bot.lock import AlreadyRunning, StorageLock
+
+HELP = "preview the digest (--preview [--date D] [--html FILE]) or send it now (--send)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--preview", action="store_true", help="show the digest without sending it")
+    mode.add_argument("--send", action="store_true",
+                      help="send the latest period now (skipped if Telegram already has it)")
+    parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                        help="preview the period ending on this local date (default: the latest)")
+    parser.add_argument("--html", metavar="FILE", help="with --preview: write an HTML page instead of printing")
+    parser.add_argument("--raw", action="store_true", help="with --preview: print the HTML sent to Telegram")
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if not settings.archive_path.exists():
+        print(f"dozor: no archive at {settings.archive_path} yet: start the service with `dozor run`",
+              file=sys.stderr)
+        return 1
+    if args.send:
+        if args.date or args.html or args.raw:
+            print("dozor: --date, --html and --raw go with --preview", file=sys.stderr)
+            return 2
+        try:
+            with StorageLock(settings.lock_path):
+                return asyncio.run(_send(settings))
+        except AlreadyRunning as error:
+            print(f"dozor: {error}; the running service sends and retries digests itself "
+                  "(`dozor status` shows why one is late)", file=sys.stderr)
+            return 3
+    return asyncio.run(_preview(settings, args))
+
+
+async def _preview(settings, args) -> int:
+    period = period_on(settings, args.date) if args.date else period_for(settings, utcnow())
+    archive = await Archive.open(settings.archive_path)
+    try:
+        parts = await build(settings, archive, period)
+    finally:
+        await archive.close()
+    if args.html:
+        with open(args.html, "w", encoding="utf-8") as out:
+            out.write(page(parts, f"dozor {period.key}"))
+        print(f"{period.key}: {len(parts)} message(s) written to {args.html}")
+        return 0
+    for number, html in enumerate(parts, start=1):
+        text = html if args.raw else visible(html)
+        print(f"──── {period.key} · message {number}/{len(parts)} · "
+              f"{utf16_len(visible(html))} characters, {len(html)} of HTML ────")
+        print(text)
+        print()
+    return 0
+
+
+async def _send(settings) -> int:
+    from bot.telegram.client import NotLoggedIn, open_authorised
+    from bot.telegram.publish import PublishError, Publisher
+
+    if not settings.digest_chat:
+        print("dozor: DIGEST_CHAT is not set: name the editors' channel in config.env", file=sys.stderr)
+        return 2
+    period = period_for(settings, utcnow())
+    archive = await Archive.open(settings.archive_path)
+    client = None
+    try:
+        if period.key in await store.sent_periods(archive, period.start):
+            print(f"{period.key}: already sent; nothing to do")
+            return 0
+        if not settings.digest_bot_token:
+            try:
+                client = await open_authorised(settings)
+            except NotLoggedIn as error:
+                print(f"dozor: {error}", file=sys.stderr)
+                return 2
+        publisher = Publisher(settings, client)
+        try:
+            posted = await send_period(settings, archive, publisher, period)
+        except PublishError as error:
+            await store.record_refusal(archive, period.key, error.reason, None)
+            print(f"dozor: {period.key} not sent: {error.reason}", file=sys.stderr)
+            return 1
+        finally:
+            await publisher.close()
+        print(f"{period.key}: sent to {settings.digest_chat} ({posted} message(s) posted now)")
+        return 0
+    finally:
+        if client is not None:
+            await client.disconnect()
+        await archive.close()
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None

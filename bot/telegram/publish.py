@@ -1,0 +1,181 @@
+"""Post the digest's HTML parts to DIGEST_CHAT.
+
+    publisher = Publisher(settings, account_client)
+    try:
+        message_id = await publisher.send("<b>Дайджест</b> …")
+    except PublishError as error:
+        print(error.reason)             # written for the operator; retry later
+    finally:
+        await publisher.close()
+
+Through the monitoring account's own client, or, when DIGEST_BOT_TOKEN is set, through a
+bot with its own session file (<storage>/digest-bot.session), so the account stays out of
+the editors' channel. Every Telethon error becomes one of four plain exceptions.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+
+from telethon import TelegramClient, errors
+
+from bot.config import Settings
+from bot.telegram.client import make_private
+from bot.telegram.subscriptions import SubscriptionError, resolve
+
+log = logging.getLogger("dozor.publish")
+
+BOT_SESSION = "digest-bot.session"
+
+
+class PublishError(Exception):
+    """A part was not posted. `reason` says why in words an operator can act on."""
+
+    retry_after: float | None = None
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class NotAllowed(PublishError):
+    """The chat cannot be found, or the sender may not post there (not a member or admin)."""
+
+
+class RateLimited(PublishError):
+    """Telegram asked to wait `retry_after` seconds (flood wait, slow mode)."""
+
+
+class Unreachable(PublishError):
+    """No connection to Telegram, or its servers failed; nothing is wrong with the digest."""
+
+
+class Rejected(PublishError):
+    """Telegram refused the message itself (too long, bad formatting)."""
+
+
+class Publisher:
+    def __init__(self, settings: Settings, account_client: TelegramClient | None, *,
+                 client_options: dict | None = None):
+        if not settings.digest_chat:
+            raise ValueError("DIGEST_CHAT is not set")
+        self.settings = settings
+        self.chat = settings.digest_chat
+        self.account_client = account_client
+        self.client_options = client_options or {}
+        self._bot: TelegramClient | None = None
+        self._entity = None
+
+    @property
+    def via(self) -> str:
+        return "the digest bot" if self.settings.digest_bot_token else "the account"
+
+    async def send(self, html: str) -> int:
+        """Post one part; returns Telegram's message id."""
+        try:
+            client = await self._client()
+            if self._entity is None:
+                self._entity = await resolve(client, self.chat, join=False)
+            message = await client.send_message(self._entity, html, parse_mode="html", link_preview=False)
+            return message.id
+        except PublishError:
+            raise
+        except SubscriptionError as error:
+            raise NotAllowed(f"cannot use DIGEST_CHAT {self.chat} with {self.via}: {error}") from None
+        except BaseException as error:
+            failure = self._explain(error)
+            if failure is None:
+                raise
+            if isinstance(failure, NotAllowed):
+                self._entity = None  # a fixed setting or new rights: look the chat up again
+            raise failure from None
+
+    async def close(self) -> None:
+        if self._bot is not None:
+            bot, self._bot = self._bot, None
+            await bot.disconnect()
+
+    async def _client(self) -> TelegramClient:
+        token = self.settings.digest_bot_token
+        if not token:
+            if self.account_client is None:
+                raise Unreachable("no Telegram client to send the digest with")
+            return self.account_client
+        if self._bot is None:
+            self._bot = await self._open_bot(token)
+        return self._bot
+
+    async def _open_bot(self, token: str) -> TelegramClient:
+        api_id, api_hash = self.settings.require_api()
+        path = self.settings.storage / BOT_SESSION
+        self.settings.storage.mkdir(parents=True, exist_ok=True)
+        options = dict(
+            flood_sleep_threshold=0,  # flood waits come back to the sender, which records them
+            receive_updates=False,  # the bot only posts
+            connection_retries=3,
+            device_model="dozor digest",
+            app_version="dozor",
+        )
+        options.update(self.client_options)
+        bot = TelegramClient(str(path), api_id, api_hash, **options)
+        try:
+            await bot.connect()
+            if not await bot.is_user_authorized():
+                await bot.sign_in(bot_token=token)
+            me = await bot.get_me()
+            if not getattr(me, "bot", False):
+                raise NotAllowed(f"{path} is signed in as a user, not as the DIGEST_BOT_TOKEN bot: delete it")
+        except BaseException:
+            await bot.disconnect()
+            raise
+        await asyncio.to_thread(make_private, Path(path))
+        log.info("digest bot signed in as @%s", me.username or me.id)
+        return bot
+
+    def _explain(self, error: BaseException) -> PublishError | None:
+        chat, via = self.chat, self.via
+        if isinstance(error, (errors.FloodWaitError, errors.SlowModeWaitError)):
+            return RateLimited(f"Telegram asked {via} to wait {error.seconds} s before posting", error.seconds)
+        if isinstance(error, (errors.AccessTokenInvalidError, errors.AccessTokenExpiredError)):
+            return NotAllowed("Telegram refused DIGEST_BOT_TOKEN: get a valid token from @BotFather")
+        if isinstance(error, (errors.ChatWriteForbiddenError, errors.ChatAdminRequiredError,
+                              errors.ChatSendPlainForbiddenError, errors.ChatGuestSendForbiddenError)):
+            return NotAllowed(f"{via} may not post in {chat}: make it an admin with the right to post "
+                              f"({_code(error)})")
+        if isinstance(error, (errors.UserBannedInChannelError, errors.ChatRestrictedError)):
+            return NotAllowed(f"{via} is banned or restricted in {chat} ({_code(error)})")
+        if isinstance(error, (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.PeerIdInvalidError,
+                              errors.ChatIdInvalidError)):
+            return NotAllowed(f"{chat} is private or {via} is not a member of it ({_code(error)})")
+        if isinstance(error, (errors.AuthKeyUnregisteredError, errors.UnauthorizedError)):
+            return NotAllowed(f"{via} is not signed in ({_code(error)})")
+        if isinstance(error, (errors.MessageTooLongError, errors.EntitiesTooLongError)):
+            return Rejected(f"Telegram refused a digest part as too long ({_code(error)})")
+        if isinstance(error, errors.ForbiddenError):
+            return NotAllowed(f"{via} may not post in {chat} ({_code(error)})")
+        if isinstance(error, errors.FloodError):
+            return RateLimited(f"Telegram is limiting {via} ({_code(error)})", 60)
+        if isinstance(error, errors.ServerError):
+            return Unreachable(f"Telegram's servers failed ({_code(error)})")
+        if isinstance(error, errors.RPCError):
+            return Rejected(f"Telegram refused the digest part ({_code(error)})")
+        if isinstance(error, ValueError):  # Telethon: an entity it cannot find
+            return NotAllowed(f"cannot find DIGEST_CHAT {chat}: {error}")
+        if isinstance(error, (ConnectionError, OSError, asyncio.TimeoutError)):
+            return Unreachable(f"no connection to Telegram ({type(error).__name__}: {error})")
+        return None
+
+
+def _code(error: errors.RPCError) -> str:
+    """Telegram's own name of the error (CHAT_WRITE_FORBIDDEN), which operators can search for.
+
+    Telethon keeps only the generic class of a known error in `.message` (FORBIDDEN), so the
+    name is rebuilt from the specific exception class.
+    """
+    name = type(error).__name__
+    if name.endswith("Error") and type(error).__module__.startswith("telethon.errors.rpcerrorlist"):
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", name[: -len("Error")]).upper()
+    return error.message
