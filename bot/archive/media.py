@@ -1,0 +1,245 @@
+"""Every query about media: the persistent download queue and the stored files.
+
+    items = await due(archive, now, limit=2)            # pending items whose time has come
+    await mark_done(archive, item.id, stored)           # links the message to the file
+    status = await mark_retry(archive, item.id, "TimeoutError", now)   # pending or failed
+    await retry_failed(archive)                         # `dozor media retry`
+
+The queue is the `media` table itself: a row is written as 'pending' in the same
+transaction as its message, so nothing is lost between archiving and downloading, and a
+restart simply finds the pending rows again. Which items are in flight is the worker's
+business (one process holds the storage lock), so a killed download stays 'pending'.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.archive import Archive, from_iso, iso, utcnow
+from bot.model import Chat
+
+MAX_ATTEMPTS = 8
+PAUSED = "paused: "  # prefix of the reason of a pending item held back by a full disk
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt `attempts + 1`: 30 s, 1, 2, 4, 8, 16, 32 min … capped at 6 h."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """One queued file and the message it belongs to."""
+
+    id: int
+    chat_id: int
+    message_id: int
+    grouped_id: int | None
+    kind: str
+    telegram_id: int | None
+    mime_type: str | None
+    size: int | None
+    file_name: str | None
+    attempts: int
+
+
+_ITEM = """SELECT m.id, msg.chat_id, msg.message_id, msg.grouped_id, m.kind, m.telegram_id, m.mime_type,
+                  m.size, m.file_name, m.attempts
+           FROM media m JOIN messages msg ON msg.id = m.message"""
+
+
+def _item(row) -> MediaItem:
+    return MediaItem(**{key: row[key] for key in row.keys()})
+
+
+async def due(archive: Archive, now: datetime, limit: int, exclude: set[int] | frozenset = frozenset()
+              ) -> list[MediaItem]:
+    """Pending items whose next attempt is due, oldest first, leaving out those in flight."""
+    # ids are integers we hold, so they are spelled out; NOT IN (NULL) would match nothing
+    skip = ",".join(str(int(i)) for i in exclude) or "-1"
+    rows = await archive.rows(
+        f"""{_ITEM} WHERE m.status = 'pending' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= ?)
+               AND m.id NOT IN ({skip})
+            ORDER BY COALESCE(m.next_attempt_at, ''), m.id LIMIT ?""",
+        (iso(now), limit),
+    )
+    return [_item(r) for r in rows]
+
+
+async def item(archive: Archive, media_id: int) -> MediaItem | None:
+    row = await archive.row(f"{_ITEM} WHERE m.id = ?", (media_id,))
+    return _item(row) if row else None
+
+
+async def next_due(archive: Archive) -> datetime | None:
+    """When the earliest waiting item becomes due (None when nothing is pending)."""
+    row = await archive.row(
+        "SELECT MIN(COALESCE(next_attempt_at, '')) AS due FROM media WHERE status = 'pending'")
+    if row is None or row["due"] is None:
+        return None
+    return from_iso(row["due"]) if row["due"] else utcnow()
+
+
+async def stored_copy(archive: Archive, telegram_id: int | None, kind: str, size: int | None) -> tuple[str, str] | None:
+    """(sha256, path) of a file already downloaded for the same Telegram file, so a
+    forward of a stored photo costs no download at all."""
+    if telegram_id is None:
+        return None
+    row = await archive.row(
+        """SELECT f.sha256, f.path FROM media m JOIN media_files f ON f.sha256 = m.sha256
+           WHERE m.telegram_id = ? AND (m.kind = 'photo') = (? = 'photo') AND m.status = 'done'
+               AND (? IS NULL OR m.size IS NULL OR m.size = ?)
+           LIMIT 1""",
+        (telegram_id, kind, size, size),
+    )
+    return (row["sha256"], row["path"]) if row else None
+
+
+async def mark_done(archive: Archive, media_id: int, sha256: str, path: str, size: int) -> None:
+    """Link the item to its file; the file row is shared by every item with the same bytes."""
+    now = iso(utcnow())
+    async with archive.transaction() as db:
+        await db.execute(
+            "INSERT OR IGNORE INTO media_files (sha256, path, size, stored_at) VALUES (?, ?, ?, ?)",
+            (sha256, path, size, now),
+        )
+        await db.execute(
+            """UPDATE media SET status = 'done', sha256 = ?, size = ?, reason = NULL, next_attempt_at = NULL,
+                   attempts = attempts + 1, updated_at = ? WHERE id = ?""",
+            (sha256, size, now, media_id),
+        )
+
+
+async def mark_skipped(archive: Archive, media_id: int, reason: str) -> None:
+    async with archive.transaction() as db:
+        await db.execute(
+            """UPDATE media SET status = 'skipped', reason = ?, next_attempt_at = NULL, updated_at = ?
+               WHERE id = ?""",
+            (reason, iso(utcnow()), media_id),
+        )
+
+
+async def mark_failed(archive: Archive, media_id: int, reason: str) -> None:
+    """Failed for good (the message is gone): no retry would help until `dozor media retry`."""
+    async with archive.transaction() as db:
+        await db.execute(
+            """UPDATE media SET status = 'failed', reason = ?, attempts = attempts + 1, next_attempt_at = NULL,
+                   updated_at = ? WHERE id = ?""",
+            (reason, iso(utcnow()), media_id),
+        )
+
+
+async def mark_retry(archive: Archive, media_id: int, reason: str, now: datetime,
+                     max_attempts: int = MAX_ATTEMPTS, schedule=backoff) -> str:
+    """Count a failed attempt; wait longer each time; 'failed' after `max_attempts`.
+
+    Returns the new status ('pending' or 'failed').
+    """
+    async with archive.transaction() as db:
+        cursor = await db.execute("SELECT attempts FROM media WHERE id = ?", (media_id,))
+        (attempts,) = await cursor.fetchone()
+        attempts += 1
+        if attempts >= max_attempts:
+            status, when = "failed", None
+            reason = f"{reason} (gave up after {attempts} attempts)"
+        else:
+            status, when = "pending", iso(now + schedule(attempts))
+        await db.execute(
+            """UPDATE media SET status = ?, reason = ?, attempts = ?, next_attempt_at = ?, updated_at = ?
+               WHERE id = ?""",
+            (status, reason, attempts, when, iso(utcnow()), media_id),
+        )
+    return status
+
+
+async def postpone(archive: Archive, media_id: int, reason: str, until: datetime) -> None:
+    """Try again at `until` without counting an attempt: the item did nothing wrong
+    (a flood wait, a full disk)."""
+    async with archive.transaction() as db:
+        await db.execute(
+            "UPDATE media SET reason = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+            (reason, iso(until), iso(utcnow()), media_id),
+        )
+
+
+async def retry_failed(archive: Archive, include_skipped: bool = False) -> int:
+    """Put failed items (and, if asked, skipped ones, e.g. after raising MEDIA_MAX_MB)
+    back in the queue, due now, with a fresh count of attempts. Returns how many."""
+    statuses = ("failed", "skipped") if include_skipped else ("failed",)
+    marks = ",".join("?" * len(statuses))
+    async with archive.transaction() as db:
+        cursor = await db.execute(
+            f"""UPDATE media SET status = 'pending', reason = NULL, attempts = 0, next_attempt_at = NULL,
+                    updated_at = ? WHERE status IN ({marks})""",
+            (iso(utcnow()), *statuses),
+        )
+        return cursor.rowcount
+
+
+async def counts(archive: Archive) -> dict:
+    """Items per status, the paused ones among the pending, and the bytes stored."""
+    rows = await archive.rows("SELECT status, COUNT(*) AS n FROM media GROUP BY status")
+    found = {"pending": 0, "done": 0, "skipped": 0, "failed": 0}
+    found.update({r["status"]: r["n"] for r in rows})
+    paused = await archive.row(
+        "SELECT COUNT(*) AS n, MAX(reason) AS reason FROM media WHERE status = 'pending' AND reason LIKE ?",
+        (PAUSED + "%",),
+    )
+    files = await archive.row("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM media_files")
+    found["paused"] = paused["n"]
+    found["pause_reason"] = paused["reason"]
+    found["files"] = files["n"]
+    found["bytes"] = files["bytes"]
+    return found
+
+
+async def listing(archive: Archive, status: str, limit: int = 20) -> list[dict]:
+    """Items of one status, newest change first, with where they come from and why."""
+    rows = await archive.rows(
+        """SELECT m.id, msg.chat_id, c.title, c.username, msg.message_id, m.kind, m.mime_type, m.size,
+                  m.file_name, m.width, m.height, m.duration, m.status, m.reason, m.attempts,
+                  m.next_attempt_at, m.sha256, f.path, m.updated_at
+           FROM media m JOIN messages msg ON msg.id = m.message JOIN chats c ON c.id = msg.chat_id
+               LEFT JOIN media_files f ON f.sha256 = m.sha256
+           WHERE m.status = ? ORDER BY m.updated_at DESC, m.id DESC LIMIT ?""",
+        (status, limit),
+    )
+    return [dict(r) for r in rows]
+
+
+async def reasons(archive: Archive, status: str) -> list[tuple[str, int]]:
+    """How many items of a status share each reason, most frequent first."""
+    rows = await archive.rows(
+        """SELECT COALESCE(reason, '') AS reason, COUNT(*) AS n FROM media WHERE status = ?
+           GROUP BY reason ORDER BY n DESC, reason""",
+        (status,),
+    )
+    return [(r["reason"], r["n"]) for r in rows]
+
+
+async def file_of(archive: Archive, chat_id: int, message_id: int) -> dict | None:
+    """The media row of a message with its stored file, if any (for tests, search, export)."""
+    row = await archive.row(
+        """SELECT m.*, f.path FROM media m JOIN messages msg ON msg.id = m.message
+               LEFT JOIN media_files f ON f.sha256 = m.sha256
+           WHERE msg.chat_id = ? AND msg.message_id = ?""",
+        (chat_id, message_id),
+    )
+    return dict(row) if row else None
+
+
+async def chat(archive: Archive, chat_id: int) -> Chat | None:
+    row = await archive.row("SELECT id, title, username, kind, keep_all FROM chats WHERE id = ?", (chat_id,))
+    if row is None:
+        return None
+    return Chat(id=row["id"], title=row["title"], username=row["username"], kind=row["kind"],
+                keep_all=bool(row["keep_all"]))
+
+
+async def archived_ids(archive: Archive, chat_id: int, message_ids: list[int]) -> set[int]:
+    if not message_ids:
+        return set()
+    marks = ",".join("?" * len(message_ids))
+    rows = await archive.rows(
+        f"SELECT message_id FROM messages WHERE chat_id = ? AND message_id IN ({marks})", (chat_id, *message_ids))
+    return {r[0] for r in rows}
