@@ -23,10 +23,12 @@ log = logging.getLogger("dozor.ingest")
 
 
 class Ingestor:
-    def __init__(self, archive: Archive, rules, on_gap: Callable[[int], None] = lambda chat_id: None):
+    def __init__(self, archive: Archive, rules, on_gap: Callable[[int], None] = lambda chat_id: None,
+                 on_archived: Callable[[], None] = lambda: None):
         self.archive = archive
         self.rules = rules  # a RulesHolder: .current is swapped when the file changes
         self.on_gap = on_gap
+        self.on_archived = on_archived  # new messages may have media to fetch
         self.chats: dict[int, Chat] = {}
         self.checkpoints: dict[int, int] = {}
         self.last_live: dict[int, float] = {}
@@ -50,6 +52,8 @@ class Ingestor:
         report = await asyncio.shield(self.archive.ingest(chat, list(zip(posts, results)), advance))
         if advance:
             self.checkpoints[chat.id] = max(self.checkpoints.get(chat.id, 0), report.checkpoint)
+        if report.archived:
+            self.on_archived()
         if report.archived or report.edited:
             log.info("%s: %d archived (%d matched), %d edited", chat.title, report.archived,
                      report.matched, report.edited)

@@ -19,8 +19,10 @@ from telethon import utils
 from bot.archive import Archive
 from bot.catchup import CatchUp
 from bot.config import Settings
+from bot.digest.sender import run_digests
 from bot.ingest import Ingestor
 from bot.lock import StorageLock
+from bot.media import run_media
 from bot.rules_reload import RulesHolder
 from bot.telegram import live
 from bot.telegram.client import NotLoggedIn, open_authorised
@@ -67,7 +69,9 @@ class Service:
 
     async def _serve(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         settings = self.settings
-        self.ingestor = Ingestor(self.archive, rules, on_gap=lambda chat_id: self.catchup.request(chat_id))
+        self.media_wake = asyncio.Event()
+        self.ingestor = Ingestor(self.archive, rules, on_gap=lambda chat_id: self.catchup.request(chat_id),
+                                 on_archived=self.media_wake.set)
         self.catchup = CatchUp(self.client, self.ingestor, self.archive,
                                backfill=timedelta(hours=settings.backfill_hours),
                                quiet_after=settings.catchup_interval, wait_time=self.history_wait)
@@ -96,6 +100,9 @@ class Service:
                 tasks.create_task(self.catchup.quiet_timer(), name="quiet-timer")
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
+                tasks.create_task(run_media(settings, self.archive, self.client, wake=self.media_wake), name="media")
+                tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
+                                              titles=lambda: rules.current.topics), name="digest")
                 self.ready.set()
         except* _Stop:
             log.info("shutting down")

@@ -116,3 +116,12 @@ async def test_search_finds_every_word_and_links_back(archive):
     assert (await search(archive, "блокп*"))[0].link is None  # deleted: nothing to link to
     assert [h.message_id for h in await search(archive, '"метро" (закрите) &')] == [3]  # no syntax errors
     assert await search(archive, "метро", topic="szch") == []
+
+
+async def test_search_without_words_lists_a_topic_in_a_period(archive):
+    from bot.archive.search import search
+
+    await archive.ingest(CHAT, [(post(1), HIT), (post(30), HIT), (post(90), HIT)])
+    hits = await search(archive, topic="enlistment_centre", since=T0 + timedelta(minutes=10),
+                        until=T0 + timedelta(minutes=60))
+    assert [h.message_id for h in hits] == [30]

@@ -181,3 +181,23 @@ async def test_quiet_chat_is_re_read_on_the_timer(fake, run_service, settings):
         withheld = publish(fake, news, 4, deliver=False)
         await eventually(lambda: _has(running, news, withheld), "the quiet-chat timer to read history")
     await assert_archived_once(fake, settings, news, withheld)
+
+
+async def test_a_matching_album_is_archived_with_every_file(fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    photo, video = b"\xff\xd8photo" * 5000, b"\x00\x00\x00\x18ftypmp4" * 9000
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        first = fake.post(news, "", media=fake.photo(photo), grouped_id=42)
+        caption = fake.post(news, MATCHING, media=fake.document(video, video=True, duration=12, w=640, h=360),
+                            grouped_id=42)
+        archive = running.service.archive
+
+        async def stored() -> bool:
+            rows = await archive.rows("SELECT status FROM media")
+            return len(rows) == 2 and all(r["status"] == "done" for r in rows)
+
+        await eventually(stored, "both album files to be downloaded")
+        assert await archive.message_ids(news.marked_id) == [first.id, caption.id]
+        files = {p.read_bytes() for p in (settings.storage / "media").rglob("*") if p.is_file()}
+        assert files == {photo, video}

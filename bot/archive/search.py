@@ -37,24 +37,32 @@ def fts_query(words: str) -> str:
     return " ".join(terms)
 
 
-async def search(archive: Archive, words: str, *, topic: str | None = None, chat_id: int | None = None,
-                 since: datetime | None = None, limit: int = 50) -> list[Hit]:
-    """Newest first: messages containing every word, optionally of one topic, chat, or period."""
-    query = fts_query(words)
-    if not query:
-        return []
-    rows = await archive.rows(
-        """SELECT m.message_id, m.date, m.text, m.deleted_at, c.id AS chat_id, c.title, c.username, c.kind,
-                  snippet(messages_fts, 0, '[', ']', '…', 16) AS snippet,
-                  (SELECT group_concat(DISTINCT topic) FROM matches WHERE message = m.id) AS topics
-           FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid JOIN chats c ON c.id = m.chat_id
-           WHERE messages_fts MATCH :query
+_FILTERS = """
              AND (:topic IS NULL OR EXISTS (SELECT 1 FROM matches WHERE message = m.id AND topic = :topic))
              AND (:chat IS NULL OR m.chat_id = :chat)
              AND (:since IS NULL OR m.date >= :since)
-           ORDER BY m.date DESC LIMIT :limit""",
-        {"query": query, "topic": topic, "chat": chat_id, "since": iso(since), "limit": limit},
-    )
+             AND (:until IS NULL OR m.date < :until)
+           ORDER BY m.date DESC LIMIT :limit"""
+
+
+async def search(archive: Archive, words: str = "", *, topic: str | None = None, chat_id: int | None = None,
+                 since: datetime | None = None, until: datetime | None = None, limit: int = 50) -> list[Hit]:
+    """Newest first: messages containing every word (all messages when no words are given),
+    optionally of one topic, one chat, or a period [since, until)."""
+    query = fts_query(words)
+    params = {"query": query, "topic": topic, "chat": chat_id, "since": iso(since), "until": iso(until),
+              "limit": limit}
+    columns = """m.message_id, m.date, m.text, m.deleted_at, c.id AS chat_id, c.title, c.username, c.kind,
+                  (SELECT group_concat(DISTINCT topic) FROM matches WHERE message = m.id) AS topics"""
+    if query:
+        rows = await archive.rows(
+            f"""SELECT {columns}, snippet(messages_fts, 0, '[', ']', '…', 16) AS snippet
+               FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid JOIN chats c ON c.id = m.chat_id
+               WHERE messages_fts MATCH :query {_FILTERS}""", params)
+    else:
+        rows = await archive.rows(
+            f"""SELECT {columns}, substr(m.text, 1, 120) AS snippet
+               FROM messages m JOIN chats c ON c.id = m.chat_id WHERE 1 {_FILTERS}""", params)
     return [
         Hit(chat=Chat(id=r["chat_id"], title=r["title"], username=r["username"], kind=r["kind"]),
             message_id=r["message_id"], date=from_iso(r["date"]), text=r["text"], snippet=r["snippet"],

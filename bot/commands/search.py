@@ -11,14 +11,16 @@ from bot.archive import Archive
 from bot.archive.search import search
 from bot.config import load_settings
 
-HELP = "search the archive: dozor search 'ТЦК метро*' [--topic T] [--days N]"
+HELP = "search the archive: dozor search 'ТЦК метро*' [--topic T] [--days N | --since … --until …]"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("words", nargs="+", help="words that must all occur; end one with * for a prefix")
+    parser.add_argument("words", nargs="*", help="words that must all occur; end one with * for a prefix")
     parser.add_argument("--topic", help="only messages that matched this topic")
     parser.add_argument("--chat", type=int, help="only this chat (marked id, as in `dozor status --json`)")
     parser.add_argument("--days", type=float, help="only the last N days")
+    parser.add_argument("--since", type=_local_time, help="from this local date/time (YYYY-MM-DD[THH:MM])")
+    parser.add_argument("--until", type=_local_time, help="before this local date/time (YYYY-MM-DD[THH:MM])")
     parser.add_argument("--limit", type=int, default=50)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -28,8 +30,15 @@ def main(args: argparse.Namespace) -> int:
     if not settings.archive_path.exists():
         print(f"dozor: no archive at {settings.archive_path} yet", file=sys.stderr)
         return 1
-    since = datetime.now(settings.digest_tz) - timedelta(days=args.days) if args.days else None
-    hits = asyncio.run(_search(settings, " ".join(args.words), args.topic, args.chat, since, args.limit))
+    zone = settings.digest_tz
+    since = args.since.replace(tzinfo=zone) if args.since else None
+    until = args.until.replace(tzinfo=zone) if args.until else None
+    if args.days:
+        since = datetime.now(zone) - timedelta(days=args.days)
+    if not (args.words or args.topic or since or until):
+        print("dozor: give words to search for, or --topic / --days / --since to list", file=sys.stderr)
+        return 2
+    hits = asyncio.run(_search(settings, " ".join(args.words), args.topic, args.chat, since, until, args.limit))
     for hit in hits:
         when = hit.date.astimezone(settings.digest_tz).strftime("%Y-%m-%d %H:%M")
         if args.json:
@@ -44,9 +53,16 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _search(settings, words, topic, chat, since, limit):
+def _local_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or YYYY-MM-DDTHH:MM, got {text!r}") from None
+
+
+async def _search(settings, words, topic, chat, since, until, limit):
     archive = await Archive.open(settings.archive_path)
     try:
-        return await search(archive, words, topic=topic, chat_id=chat, since=since, limit=limit)
+        return await search(archive, words, topic=topic, chat_id=chat, since=since, until=until, limit=limit)
     finally:
         await archive.close()

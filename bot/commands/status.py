@@ -12,6 +12,8 @@ from dataclasses import asdict
 from datetime import datetime
 
 from bot.archive import Archive
+from bot.archive import media as media_queue
+from bot.archive.digests import digest_status
 from bot.config import load_settings
 
 HELP = "show per-chat progress, today's counts and errors (--json for scripts)"
@@ -39,6 +41,8 @@ async def collect(settings) -> dict:
     try:
         chats = await archive.status(since=midnight)
         totals = await archive.totals()
+        media = await media_queue.counts(archive)
+        digest = await digest_status(archive)
     finally:
         await archive.close()
     rows = []
@@ -48,7 +52,7 @@ async def collect(settings) -> dict:
         if chat.last_message_at:
             row["last_message_at"] = chat.last_message_at.astimezone(zone).isoformat(timespec="minutes")
         rows.append(row)
-    return {"time_zone": str(zone), "chats": rows, "totals": totals}
+    return {"time_zone": str(zone), "chats": rows, "totals": totals, "media": media, "digest": digest}
 
 
 def render(report: dict) -> str:
@@ -65,4 +69,28 @@ def render(report: dict) -> str:
     totals = report["totals"]
     out.append("")
     out.append(", ".join(f"{value} {name}" for name, value in totals.items()) + f"  (times in {report['time_zone']})")
+    out.append(_media_line(report["media"]))
+    out.extend(_digest_lines(report["digest"]))
     return "\n".join(out)
+
+
+def _media_line(media: dict) -> str:
+    line = (f"media: {media['pending']} pending, {media['done']} done, {media['skipped']} skipped, "
+            f"{media['failed']} failed")
+    if media.get("paused"):
+        line += f" — PAUSED: {media['pause_reason'].removeprefix('paused: ')}"
+    if media["failed"]:
+        line += " (see `dozor media`)"
+    return line
+
+
+def _digest_lines(digest: dict) -> list[str]:
+    lines = []
+    if digest.get("last_sent"):
+        last = digest["last_sent"]
+        lines.append(f"digest: last sent {last['period']} at {last['sent_at']}")
+    for pending in digest.get("pending", []):
+        lines.append(f"digest {pending['period']}: {pending['parts_sent']}/{pending['parts']} parts sent, "
+                     f"{pending['attempts']} attempts, next {pending['next_attempt_at'] or '—'}: "
+                     f"{pending['error'] or 'waiting'}")
+    return lines
