@@ -15,12 +15,13 @@ import pkgutil
 import sys
 from pathlib import Path
 
+import bot
 from bot import __version__, commands
 from bot.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dozor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dozor", description=bot.__doc__.split(": ", 1)[-1])
     parser.add_argument("--version", action="version", version=f"dozor {__version__}")
     parser.add_argument("--config", type=Path, default=None,
                         help="settings file (default: config.env if present); the environment overrides it")

@@ -201,3 +201,22 @@ async def test_a_matching_album_is_archived_with_every_file(fake, run_service, s
         assert await archive.message_ids(news.marked_id) == [first.id, caption.id]
         files = {p.read_bytes() for p in (settings.storage / "media").rglob("*") if p.is_file()}
         assert files == {photo, video}
+
+
+async def test_city_chat_message_keeps_author_reply_forward_and_counts(fake, run_service):
+    city = fake.add_channel(username="obolon_chat", title="Оболонь чат", megagroup=True)
+    source = fake.add_channel(username="kyiv_news", title="Київ новини")
+    neighbour = fake.add_user("Оксана", username="oksana_obolon")
+    async with run_service(chats=("@obolon_chat",)) as running:
+        await running.settled()
+        asked = fake.post(city, "хто знає що на Героїв Дніпра?", from_user=neighbour)
+        answer = fake.post(city, MATCHING, from_user=neighbour, reply_to=asked.id, fwd_from_channel=source,
+                           views=321, forwards=7)
+        archive = running.service.archive
+        await eventually(lambda: archive.message(city.marked_id, answer.id), "the forwarded answer")
+        stored = await archive.message(city.marked_id, answer.id)
+    assert stored["author_id"] == neighbour.id and stored["author_name"] == "Оксана"
+    assert stored["reply_to"] == asked.id
+    assert stored["forward_from"] == "Київ новини"
+    assert (stored["views"], stored["forwards"]) == (321, 7)
+    assert stored["language"] == "uk"
