@@ -17,6 +17,7 @@ from pathlib import Path
 
 import bot
 from bot import __version__, commands
+from bot.archive import ArchiveError
 from bot.config import ConfigError
 
 
@@ -44,5 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"dozor: configuration error: {error}", file=sys.stderr)
         return 2
+    except ArchiveError as error:
+        print(f"dozor: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

@@ -14,7 +14,7 @@ from telethon.tl import types
 
 from bot.archive import Archive
 from bot.archive.digests import period_hits, topic_counts
-from bot.digest.compose import PART_LIMIT, TELEGRAM_LIMIT, Hit, Span, compose, snippet, utf16_len, visible
+from bot.digest.compose import PART_LIMIT, TELEGRAM_LIMIT, Span, compose, snippet, utf16_len, visible
 from bot.digest.schedule import period_ending, previous
 from bot.model import Chat, Match, MatchResult, MediaRef, Post
 

@@ -17,6 +17,7 @@ from bot.digest.sender import run_digests
 from bot.model import Chat
 from bot.telegram import publish
 from bot.telegram.client import open_authorised
+from tests.conftest import eventually
 from tests.telegram_fake import FakeTelegram
 from tests.test_digest_compose import CITY, KYIV, NEWS, PRIVATE, entity_texts, kyiv, matched, post
 
@@ -34,20 +35,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-async def until(condition, what: str, limit: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            pytest.fail(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
 
 
 class World:
@@ -140,11 +127,11 @@ async def test_editors_receive_the_digest_at_digest_time(world):
     await seed_day(world.archive)
     clock = Clock(kyiv("2026-03-20T08:59"))
     world.start(clock)
-    await until(lambda: world.archive.row("SELECT 1 FROM digest_schedule"), "the scheduler to start")
+    await eventually(lambda: world.archive.row("SELECT 1 FROM digest_schedule"), "the scheduler to start")
     await asyncio.sleep(0.1)
     assert world.sent() == []  # not yet nine
     clock.now = kyiv("2026-03-20T09:00")
-    await until(lambda: world.sent(), "the digest to arrive")
+    await eventually(lambda: world.sent(), "the digest to arrive")
     [message] = world.sent()
     text = message.message
     assert "Дайджест" in text and "19.03.2026 09:00 — 20.03.2026 09:00" in text
@@ -174,7 +161,7 @@ async def test_a_300_item_day_arrives_in_several_messages_through_the_bot(world)
         parts = await stored_parts(world.archive, "daily:2026-03-20")
         return parts and len(world.sent()) == len(parts)
 
-    await until(all_sent, "every part to arrive")
+    await eventually(all_sent, "every part to arrive")
     messages = world.sent()
     assert len(messages) > 3
     seen = []
@@ -206,7 +193,7 @@ async def test_restart_after_a_crash_mid_digest_sends_only_the_remaining_parts(w
     async def refused():
         return (await digest_status(world.archive))["pending"]
 
-    await until(refused, "the refusal to be recorded")
+    await eventually(refused, "the refusal to be recorded")
     [pending] = (await digest_status(world.archive))["pending"]
     assert pending["parts_sent"] == 1 and pending["parts"] >= 3
     assert "may not post in @editors" in pending["error"] and "CHAT_WRITE_FORBIDDEN" in pending["error"]
@@ -216,7 +203,7 @@ async def test_restart_after_a_crash_mid_digest_sends_only_the_remaining_parts(w
     monkeypatch.setattr(publish.Publisher, "send", original)
     await world.open()
     world.start(clock)
-    await until(lambda: len(world.sent()) == pending["parts"], "the remaining parts")
+    await eventually(lambda: len(world.sent()) == pending["parts"], "the remaining parts")
     await asyncio.sleep(0.2)
     texts = [m.message for m in world.sent()]
     assert len(texts) == len(set(texts)) == pending["parts"]
@@ -233,7 +220,7 @@ async def test_a_missed_schedule_is_sent_on_start(world):
     async def recorded():
         return (await digest_status(world.archive))["last_sent"]
 
-    await until(recorded, "the missed digest")
+    await eventually(recorded, "the missed digest")
     [message] = world.sent()
     assert "19.03.2026 09:00 — 20.03.2026 09:00" in message.message
     assert (await digest_status(world.archive))["last_sent"]["period"] == "daily:2026-03-20"
@@ -250,17 +237,17 @@ async def test_a_bot_that_may_not_post_is_retried_and_the_reason_shown_until_it_
         pending = (await digest_status(world.archive))["pending"]
         return pending and pending[0]["attempts"] >= 2 and pending[0]["error"]
 
-    await until(reason, "the refusal to be shown")
+    await eventually(reason, "the refusal to be shown")
     [pending] = (await digest_status(world.archive))["pending"]
     assert "the digest bot may not post in @editors" in pending["error"]
     assert world.sent() == []
     world.editors.members.add(world.telegram.bot.id)  # the editors made the bot an admin
-    await until(lambda: world.sent(), "the digest once the bot may post")
+    await eventually(lambda: world.sent(), "the digest once the bot may post")
 
     async def recorded():
         return (await digest_status(world.archive))["pending"] == []
 
-    await until(recorded, "the digest to be recorded as sent")
+    await eventually(recorded, "the digest to be recorded as sent")
     assert await world.archive.totals() == totals  # the archive never noticed
     assert await world.archive.failures() == []
 
@@ -275,7 +262,7 @@ async def test_a_flood_wait_delays_the_digest_without_losing_it(world):
     async def recorded():
         return (await digest_status(world.archive))["last_sent"]
 
-    await until(recorded, "the digest after the flood wait")
+    await eventually(recorded, "the digest after the flood wait")
     assert len(world.sent()) == 1
     status = await digest_status(world.archive)
     assert status["last_sent"]["period"] == "daily:2026-03-20"

@@ -24,26 +24,12 @@ from bot.model import Match, MatchResult
 from bot.telegram.client import open_authorised
 from bot.telegram.convert import to_chat, to_post
 from bot.telegram.download import TelegramMedia
+from tests.conftest import eventually
 from tests.telegram_fake import FakeTelegram
 
 HIT = MatchResult(matches=(Match("enlistment_centre", "tck", "ТЦК", 0, 3),), language="uk")
 CAPTION = "ТЦК пакують чоловіків у бус біля метро"
 SMALL_CHUNK = 64 * 1024  # several chunks per test file, so "in the middle" exists
-
-
-async def eventually(condition, what: str, limit: float = 30.0) -> None:
-    """Poll `condition` until it holds; the limit only bounds how long a broken build hangs."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            pytest.fail(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
 
 
 class World:

@@ -52,6 +52,11 @@ class ArchiveError(Exception):
     pass
 
 
+class NoArchive(ArchiveError):
+    def __init__(self, path: Path):
+        super().__init__(f"no archive at {path} yet: start the service with `dozor run`")
+
+
 class Archive:
     def __init__(self, db: aiosqlite.Connection, path: Path):
         self.db = db
@@ -74,6 +79,19 @@ class Archive:
         archive = cls(db, path)
         await archive._migrate()
         return archive
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened(cls, path: Path, must_exist: bool = True) -> AsyncIterator["Archive"]:
+        """For commands: the archive for the length of a block; NoArchive if there is none
+        (a read-only command must not create an empty one)."""
+        if must_exist and not path.exists():
+            raise NoArchive(path)
+        archive = await cls.open(path)
+        try:
+            yield archive
+        finally:
+            await archive.close()
 
     async def close(self) -> None:
         async with self._lock:

@@ -35,10 +35,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    if not settings.archive_path.exists():
-        print(f"dozor: no archive at {settings.archive_path} yet: start the service with `dozor run`",
-              file=sys.stderr)
-        return 1
     if args.send:
         if args.date or args.html or args.raw:
             print("dozor: --date, --html and --raw go with --preview", file=sys.stderr)
@@ -55,11 +51,8 @@ def main(args: argparse.Namespace) -> int:
 
 async def _preview(settings, args) -> int:
     period = period_on(settings, args.date) if args.date else period_for(settings, utcnow())
-    archive = await Archive.open(settings.archive_path)
-    try:
+    async with Archive.opened(settings.archive_path) as archive:
         parts = await build(settings, archive, period)
-    finally:
-        await archive.close()
     if args.html:
         with open(args.html, "w", encoding="utf-8") as out:
             out.write(page(parts, f"dozor {period.key}"))
@@ -75,14 +68,18 @@ async def _preview(settings, args) -> int:
 
 
 async def _send(settings) -> int:
-    from bot.telegram.client import NotLoggedIn, open_authorised
-    from bot.telegram.publish import PublishError, Publisher
-
     if not settings.digest_chat:
         print("dozor: DIGEST_CHAT is not set: name the editors' channel in config.env", file=sys.stderr)
         return 2
     period = period_for(settings, utcnow())
-    archive = await Archive.open(settings.archive_path)
+    async with Archive.opened(settings.archive_path) as archive:
+        return await _send_period(settings, archive, period)
+
+
+async def _send_period(settings, archive, period) -> int:
+    from bot.telegram.client import NotLoggedIn, open_authorised
+    from bot.telegram.publish import PublishError, Publisher
+
     client = None
     try:
         if period.key in await store.sent_periods(archive, period.start):
@@ -108,7 +105,6 @@ async def _send(settings) -> int:
     finally:
         if client is not None:
             await client.disconnect()
-        await archive.close()
 
 
 def _date(text: str) -> date:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 
 from bot.archive import Archive
 from bot.archive import media as queue
@@ -33,10 +32,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    if not settings.archive_path.exists():
-        print(f"dozor: no archive at {settings.archive_path} yet: start the service with `dozor run`",
-              file=sys.stderr)
-        return 1
     if args.action == "retry":
         count = asyncio.run(retry(settings, args.skipped))
         what = "failed or skipped" if args.skipped else "failed"
@@ -49,24 +44,18 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def retry(settings, include_skipped: bool) -> int:
-    archive = await Archive.open(settings.archive_path)
-    try:
+    async with Archive.opened(settings.archive_path) as archive:
         return await queue.retry_failed(archive, include_skipped=include_skipped)
-    finally:
-        await archive.close()
 
 
 async def collect(settings, limit: int) -> dict:
-    archive = await Archive.open(settings.archive_path)
-    try:
+    async with Archive.opened(settings.archive_path) as archive:
         counts = await queue.counts(archive)
         report = {"counts": counts, "limits": {"max_mb": settings.media_max_mb, "types": list(settings.media_types),
                                                "workers": settings.media_workers}}
         for status in ("pending", "failed", "skipped"):
             report[status] = await queue.listing(archive, status, limit)
             report[f"{status}_reasons"] = await queue.reasons(archive, status)
-    finally:
-        await archive.close()
     return report
 
 

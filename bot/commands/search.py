@@ -27,9 +27,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    if not settings.archive_path.exists():
-        print(f"dozor: no archive at {settings.archive_path} yet", file=sys.stderr)
-        return 1
     zone = settings.digest_tz
     since = args.since.replace(tzinfo=zone) if args.since else None
     until = args.until.replace(tzinfo=zone) if args.until else None
@@ -61,8 +58,5 @@ def _local_time(text: str) -> datetime:
 
 
 async def _search(settings, words, topic, chat, since, until, limit):
-    archive = await Archive.open(settings.archive_path)
-    try:
+    async with Archive.opened(settings.archive_path) as archive:
         return await search(archive, words, topic=topic, chat_id=chat, since=since, until=until, limit=limit)
-    finally:
-        await archive.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from dataclasses import asdict
 from datetime import datetime
 
@@ -25,10 +24,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    if not settings.archive_path.exists():
-        print(f"dozor: no archive at {settings.archive_path} yet: start the service with `dozor run`",
-              file=sys.stderr)
-        return 1
     report = asyncio.run(collect(settings))
     print(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
     return 0
@@ -37,14 +32,11 @@ def main(args: argparse.Namespace) -> int:
 async def collect(settings) -> dict:
     zone = settings.digest_tz
     midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    archive = await Archive.open(settings.archive_path)
-    try:
+    async with Archive.opened(settings.archive_path) as archive:
         chats = await archive.status(since=midnight)
         totals = await archive.totals()
         media = await media_queue.counts(archive)
         digest = await digest_status(archive)
-    finally:
-        await archive.close()
     rows = []
     for chat in chats:
         row = asdict(chat)
