@@ -37,6 +37,8 @@ class CatchUp:
         self._pending: dict[int, bool] = {}  # chat id → recheck wanted
         self.rounds = 0  # completed reads, for status and tests
         self.busy = False
+        self.last_read: dict[int, datetime] = {}  # when the last complete read of each chat began
+        self._failing: dict[int, tuple[str, float, float]] = {}  # chat → (reason, retry delay, retry at)
 
     def request(self, chat_id: int, recheck: bool = False) -> None:
         """Ask for a re-read; repeated requests for a chat already waiting are merged."""
@@ -63,29 +65,42 @@ class CatchUp:
             self.busy = True
             try:
                 await self.read(chat_id, recheck)
+                self._failing.pop(chat_id, None)
             except Exception as error:
-                # one chat failing (banned, deleted, network) never stops the others;
-                # the quiet timer asks again later
-                chat = self.ingestor.chats.get(chat_id)
-                log.warning("catch-up of %s failed: %s", chat.title if chat else chat_id, error)
-                await self.archive.record_failure("catchup", f"{type(error).__name__}: {error}", chat_id)
+                # one chat failing (banned, deleted, network, a full disk) never stops the
+                # others; it is tried again later, less often while it keeps failing
+                await self._failed(chat_id, f"{type(error).__name__}: {error}")
             finally:
                 self.rounds += 1
                 self.busy = False
 
+    async def _failed(self, chat_id: int, reason: str) -> None:
+        chat = self.ingestor.chats.get(chat_id)
+        previous, delay, _ = self._failing.get(chat_id, ("", 30.0, 0.0))
+        delay = min(delay * 2, 3600.0) if previous else delay
+        self._failing[chat_id] = (reason, delay, asyncio.get_running_loop().time() + delay)
+        log.warning("catch-up of %s failed: %s (next try in %.0f s)", chat.title if chat else chat_id, reason, delay)
+        if reason != previous:  # one row per kind of trouble, not one per attempt
+            try:
+                await self.archive.record_failure("catchup", reason, chat_id)
+            except Exception:
+                log.exception("could not record the failure of chat %s", chat_id)
+
     async def read(self, chat_id: int, recheck: bool = False) -> int:
         """Archive everything after the checkpoint; returns how many messages were read."""
         chat = self.ingestor.chats[chat_id]
+        started = datetime.now(timezone.utc)
         checkpoint = self.ingestor.checkpoints.get(chat_id, 0)
         if recheck and checkpoint:
             await self._recheck(chat_id, checkpoint)
-        since = None if checkpoint else datetime.now(timezone.utc) - self.backfill
+        since = None if checkpoint else started - self.backfill
         read = 0
         async for page in read_since(self.client, chat_id, min_id=checkpoint, since=since,
                                      wait_time=self.wait_time):
             await self.ingestor.history_page(chat, page)
             read += len(page)
-        await self.archive.mark_read(chat_id, datetime.now(timezone.utc))
+        self.last_read[chat_id] = started
+        await self.archive.mark_read(chat_id, started)
         if read:
             log.info("%s: caught up %d messages, checkpoint %d", chat.title, read,
                      self.ingestor.checkpoints.get(chat_id, 0))
@@ -97,19 +112,43 @@ class CatchUp:
         present: set[int] = set()
         async for page in read_since(self.client, chat_id, min_id=low, max_id=checkpoint + 1,
                                      wait_time=self.wait_time):
-            present.update(p.message_id for p in page)
+            present.update(p.message_id for p in page.posts)
+            present.update(message_id for message_id, _ in page.broken)
             await self.ingestor.history_page(chat, page)
         archived = {i for i in await self.archive.message_ids(chat_id, above=low, up_to=checkpoint)}
         gone = sorted(archived - present)
         if gone:
             await self.ingestor.deleted(chat_id, gone, datetime.now(timezone.utc))
 
+    def fresh_since(self, chat_id: int) -> datetime | None:
+        """Up to when this chat is known complete: its last full read, or its last live message."""
+        moments = [m for m in (self.last_read.get(chat_id), self.ingestor.last_live.get(chat_id)) if m]
+        return max(moments) if moments else None
+
+    def caught_up(self, moment: datetime) -> bool:
+        """Every watched chat has been read (or heard live) at least up to `moment`, and no
+        re-read is waiting: what the digest needs before it freezes a period."""
+        if not self.idle or self.busy:
+            return False
+        return all((self.fresh_since(c) or moment.min.replace(tzinfo=timezone.utc)) >= moment
+                   for c in self.ingestor.chats)
+
+    def due_for_reread(self, now: datetime) -> list[int]:
+        """Chats with neither a live message nor a read for `quiet_after` seconds (Telegram may
+        have dropped their updates), less those waiting out a failure's back-off."""
+        clock = asyncio.get_running_loop().time()
+        due = []
+        for chat_id in self.ingestor.chats:
+            failing = self._failing.get(chat_id)
+            if failing and failing[2] > clock:
+                continue
+            fresh = self.fresh_since(chat_id)
+            if fresh is None or (now - fresh).total_seconds() >= self.quiet_after:
+                due.append(chat_id)
+        return due
+
     async def quiet_timer(self) -> None:
-        """Chats with no live message for a while are re-read: their updates may be lost."""
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(self.quiet_after, 60.0))
-            now = loop.time()
-            for chat_id in self.ingestor.chats:
-                if now - self.ingestor.last_live.get(chat_id, 0.0) >= self.quiet_after:
-                    self.request(chat_id)
+            for chat_id in self.due_for_reread(datetime.now(timezone.utc)):
+                self.request(chat_id)

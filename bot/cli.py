@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # everything dozor writes (session, archive, media, digests) is private to its owner
+    os.umask(0o077)
     try:
         return args.handler(args)
     except ConfigError as error:
@@ -47,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ArchiveError as error:
         print(f"dozor: {error}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as error:
+        print(f"dozor: the archive or session database cannot be used ({error}); "
+              "check DOZOR_STORAGE and the files in it", file=sys.stderr)
+        return 1
+    except PermissionError as error:
+        print(f"dozor: no permission for {error.filename}: run dozor as the user that owns DOZOR_STORAGE",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

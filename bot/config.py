@@ -33,7 +33,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     api_id: int | None = None
-    api_hash: str | None = None
+    api_hash: str | None = field(default=None, repr=False)  # secrets never reach a log via repr
     storage: Path = Path("storage")
     chats: tuple[str, ...] = ()
     keep_all_chats: tuple[str, ...] = ()
@@ -46,7 +46,7 @@ class Settings:
     digest_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Kyiv"))
     digest_period: str = "daily"
     digest_topic_cap: int = 15
-    digest_bot_token: str | None = None
+    digest_bot_token: str | None = field(default=None, repr=False)
     media_max_mb: float = 50.0
     media_types: tuple[str, ...] = MEDIA_KINDS
     media_workers: int = 2

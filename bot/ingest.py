@@ -1,7 +1,7 @@
 """Where live events and history reads meet: match, then archive, one idempotent path.
 
     ingestor = Ingestor(archive, rules)
-    await ingestor.history_page(chat, posts)    # contiguous from the checkpoint: moves it
+    await ingestor.history_page(chat, page)     # contiguous from the checkpoint: moves it
     await ingestor.live(post)                   # moves the checkpoint only if nothing is missing
 
 The checkpoint is the highest id up to which every message has been seen. A live
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+import sqlite3
+from datetime import datetime, timezone
 from typing import Callable
 
 from bot.archive import Archive, IngestReport
 from bot.matching import match
 from bot.model import Chat, MatchResult, Post
+from bot.telegram.history import Page
 
 log = logging.getLogger("dozor.ingest")
 
@@ -31,7 +33,7 @@ class Ingestor:
         self.on_archived = on_archived  # new messages may have media to fetch
         self.chats: dict[int, Chat] = {}
         self.checkpoints: dict[int, int] = {}
-        self.last_live: dict[int, float] = {}
+        self.last_live: dict[int, datetime] = {}
 
     async def watch(self, chat: Chat) -> None:
         self.chats[chat.id] = chat
@@ -59,28 +61,45 @@ class Ingestor:
                      report.matched, report.edited)
         return report
 
-    async def history_page(self, chat: Chat, posts: list[Post]) -> IngestReport:
+    async def history_page(self, chat: Chat, page: Page) -> None:
         """A page read from history, ascending and contiguous from the checkpoint."""
+        for message_id, reason in page.broken:
+            await self.archive.record_failure("convert", reason, chat.id, message_id)
         try:
-            return await self._store(chat, posts, advance=True)
+            await self._store(chat, page.posts, advance=True)
+        except sqlite3.Error:
+            # the archive itself failed (locked, full, I/O): the checkpoint stays, and the
+            # next catch-up reads the page again
+            raise
         except Exception as error:
-            # one bad message must not block the chat: store the others one by one
-            log.warning("%s: page of %d failed (%s); storing one by one", chat.title, len(posts), error)
-            report = IngestReport()
-            for post in posts:
-                report = await self._store_one(chat, post, advance=True) or report
-            return report
+            log.warning("%s: page of %d failed (%s); storing one by one", chat.title, len(page.posts), error)
+            for post in page.posts:
+                await self._store_one(chat, post, advance=True)
+        await self._advance(chat, page.last_id)
+
+    async def _advance(self, chat: Chat, message_id: int) -> None:
+        """Service messages take ids too: the checkpoint passes them without storing anything."""
+        if message_id > self.checkpoints.get(chat.id, 0):
+            await asyncio.shield(self.archive.advance_checkpoint(chat.id, message_id))
+            self.checkpoints[chat.id] = message_id
 
     async def live(self, post: Post) -> None:
         chat = self.chats.get(post.chat_id)
         if chat is None:
             return
-        self.last_live[chat.id] = asyncio.get_running_loop().time()
+        self.last_live[chat.id] = datetime.now(timezone.utc)
         checkpoint = self.checkpoints.get(chat.id, 0)
-        contiguous = post.message_id == checkpoint + 1
-        await self._store_one(chat, post, advance=contiguous)
-        if post.message_id > checkpoint + 1:
+        own_numbering = chat.numbers_its_own_messages
+        await self._store_one(chat, post, advance=own_numbering and post.message_id == checkpoint + 1)
+        if own_numbering and post.message_id > checkpoint + 1:
             self.on_gap(chat.id)
+
+    async def service_message(self, chat_id: int, message_id: int) -> None:
+        """A join, pin or title change: nothing to archive, but its id is no gap."""
+        chat = self.chats.get(chat_id)
+        if chat is not None and chat.numbers_its_own_messages \
+                and message_id == self.checkpoints.get(chat_id, 0) + 1:
+            await self._advance(chat, message_id)
 
     async def edited(self, post: Post) -> None:
         chat = self.chats.get(post.chat_id)
@@ -94,11 +113,19 @@ class Ingestor:
         if marked:
             log.info("marked %d deleted in %s", marked, chat_id)
 
-    async def _store_one(self, chat: Chat, post: Post, advance: bool) -> IngestReport | None:
+    async def broken(self, chat_id: int | None, message_id: int | None, reason: str) -> None:
+        """A live update that could not be converted: it waits in the failures table."""
+        if chat_id is None or chat_id in self.chats:
+            await self.archive.record_failure("convert", reason, chat_id, message_id)
+
+    async def _store_one(self, chat: Chat, post: Post, advance: bool) -> None:
         try:
-            return await self._store(chat, [post], advance)
+            await self._store(chat, [post], advance)
+        except sqlite3.Error:
+            raise
         except Exception as error:
+            # a message that breaks matching or storing must not stop the chat: it waits,
+            # with its text, where an operator sees it
             log.exception("%s: message %d could not be archived", chat.title, post.message_id)
             await self.archive.record_failure("store", f"{type(error).__name__}: {error}",
                                               chat.id, post.message_id, detail=post.text[:4000])
-            return None

@@ -21,6 +21,8 @@ class StorageLock:
 
     def __enter__(self) -> "StorageLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the storage holds the account's key and material about people at risk
+        os.chmod(self.path.parent, 0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -5,7 +5,7 @@ Chat ids are in Telethon's marked form (-100… for channels); times are aware U
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -18,6 +18,12 @@ class Chat:
     username: str | None = None
     kind: str = "channel"  # channel | group | user
     keep_all: bool = False  # archive every message's text, not only matches
+
+    @property
+    def numbers_its_own_messages(self) -> bool:
+        """Channels and supergroups number messages 1, 2, 3 …; basic groups and private chats
+        share one sequence across the whole account, so a jump in ids there means nothing."""
+        return str(self.id).startswith("-100")
 
     @property
     def internal_id(self) -> int:
@@ -92,13 +98,6 @@ class MatchResult:
         return bool(self.matches)
 
 
-@dataclass(frozen=True, slots=True)
-class Deletion:
-    chat_id: int
-    message_ids: tuple[int, ...]
-    date: datetime
-
-
 @dataclass(slots=True)
 class ChatStatus:
     """One row of `dozor status`."""
@@ -111,4 +110,3 @@ class ChatStatus:
     archived_today: int = 0
     matches_today: int = 0
     error: str | None = None
-    extra: dict = field(default_factory=dict)

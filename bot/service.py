@@ -5,16 +5,15 @@
 
 Start-up: lock the storage, load the keywords, open the archive, connect with the stored
 session, resolve the configured chats (each failure is recorded and the others go on),
-then read history from every checkpoint while live updates flow.
+then read history from every checkpoint while live updates flow. Media downloads and the
+digest run beside them; the digest waits until catch-up has covered its period.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import timedelta
-
-from telethon import utils
+from datetime import datetime, timedelta
 
 from bot.archive import Archive
 from bot.catchup import CatchUp
@@ -23,15 +22,16 @@ from bot.digest.sender import run_digests
 from bot.ingest import Ingestor
 from bot.lock import StorageLock
 from bot.media import run_media
+from bot.model import Chat
 from bot.rules_reload import RulesHolder
-from bot.telegram import live
-from bot.telegram.client import NotLoggedIn, open_authorised
-from bot.telegram.convert import to_chat
-from bot.telegram.subscriptions import SubscriptionError, resolve
+from bot.telegram.client import NotLoggedIn, account_name, open_authorised
+from bot.telegram.live import LiveFeed
+from bot.telegram.subscriptions import SubscriptionError, resolve_chat, still_known, track_updates
 
 log = logging.getLogger("dozor.service")
 
 RETRY_UNRESOLVED = 1800.0  # seconds between attempts at chats that could not be resolved
+FLUSH_LIMIT = 10.0  # seconds a shutdown may spend writing live updates already received
 
 
 class _Stop(Exception):
@@ -43,11 +43,12 @@ class Service:
         self.settings = settings
         self.client_options = client_options or {}
         self.history_wait = history_wait
-        self.ready = asyncio.Event()  # set once chats are resolved and the tasks are running
+        self.ready = asyncio.Event()  # set once chats are resolved and catch-up is asked for
         self.client = None
         self.archive: Archive | None = None
         self.ingestor: Ingestor | None = None
         self.catchup: CatchUp | None = None
+        self.feed: LiveFeed | None = None
         self.unresolved: list[str] = []
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -67,15 +68,20 @@ class Service:
                 await self.archive.close()
         log.info("stopped cleanly")
 
+    async def caught_up(self, moment: datetime) -> bool:
+        """Has every watched chat been read at least up to `moment`? (for the digest)"""
+        return self.ready.is_set() and self.catchup.caught_up(moment)
+
     async def _serve(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         settings = self.settings
-        self.media_wake = asyncio.Event()
+        media_wake = asyncio.Event()
         self.ingestor = Ingestor(self.archive, rules, on_gap=lambda chat_id: self.catchup.request(chat_id),
-                                 on_archived=self.media_wake.set)
+                                 on_archived=media_wake.set)
         self.catchup = CatchUp(self.client, self.ingestor, self.archive,
                                backfill=timedelta(hours=settings.backfill_hours),
                                quiet_after=settings.catchup_interval, wait_time=self.history_wait)
-        live.attach(self.client, self.ingestor)
+        self.feed = LiveFeed(self.ingestor)
+        self.feed.attach(self.client)
 
         async def after_reconnect() -> None:
             log.info("reconnected: re-reading every chat from its checkpoint")
@@ -83,70 +89,75 @@ class Service:
 
         self.client.reconnect_callbacks.append(after_reconnect)
         self.client.updates_lost_callbacks.append(lambda chat_id: self.catchup.request(chat_id, recheck=True))
-        me = await self.client.get_me()
-        log.info("signed in as %s", utils.get_display_name(me) or me.id)
-        await self._subscribe(settings.chats)
-        await self._track_updates()
-        log.info("watching %d chats (%d unresolved)", len(self.ingestor.chats), len(self.unresolved))
 
         async def stopper() -> None:
             await stop.wait()
             raise _Stop
 
         try:
+            # start-up runs inside the group too, so a stop during a long flood wait is obeyed
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(stopper(), name="stop")
+                tasks.create_task(self._start(), name="start")
+                tasks.create_task(self.feed.run(), name="live")
                 tasks.create_task(self.catchup.run(), name="catch-up")
                 tasks.create_task(self.catchup.quiet_timer(), name="quiet-timer")
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
-                tasks.create_task(run_media(settings, self.archive, self.client, wake=self.media_wake), name="media")
+                tasks.create_task(run_media(settings, self.archive, self.client, wake=media_wake), name="media")
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
                                               titles=lambda: rules.current.topics), name="digest")
-                self.ready.set()
         except* _Stop:
             log.info("shutting down")
+        try:
+            await asyncio.wait_for(self.feed.flush(), FLUSH_LIMIT)
+        except TimeoutError:
+            log.warning("%d live updates left unwritten; the next start re-reads them", self.feed.queue.qsize())
+
+    async def _start(self) -> None:
+        log.info("signed in as %s", await account_name(self.client))
+        await self._subscribe(self.settings.chats)
+        await track_updates(self.client)
+        log.info("watching %d chats (%d unresolved)", len(self.ingestor.chats), len(self.unresolved))
+        self.ready.set()
 
     async def _subscribe(self, sources: tuple[str, ...]) -> None:
-        self.unresolved = []
+        unresolved = []
         for source in sources:
             try:
                 chat = await self._resolve(source)
+                await self.archive.save_chat(chat, source)
+                await self.ingestor.watch(chat)
             except SubscriptionError as error:
                 log.warning("chat %s: %s", source, error)
                 await self.archive.save_source_error(source, str(error))
-                self.unresolved.append(source)
+                unresolved.append(source)
                 continue
-            await self.archive.save_chat(chat, source)
-            await self.ingestor.watch(chat)
+            except Exception as error:
+                # a network or archive failure for one chat: the others go on, this one is retried
+                log.exception("chat %s could not be set up", source)
+                await self._save_error(source, f"{type(error).__name__}: {error}")
+                unresolved.append(source)
+                continue
             self.catchup.request(chat.id, recheck=True)
+        self.unresolved = unresolved
 
-    async def _resolve(self, source: str):
+    async def _save_error(self, source: str, error: str) -> None:
+        try:
+            await self.archive.save_source_error(source, error)
+        except Exception:
+            log.exception("could not record the error of chat %s", source)
+
+    async def _resolve(self, source: str) -> Chat:
         keep_all = source in self.settings.keep_all_chats
         known = await self.archive.chat_for_source(source)
-        if known is not None:
-            try:
-                # remembered from an earlier run: no lookup needed if the session knows it
-                await self.client.get_input_entity(known.id)
-                return replace(known, keep_all=keep_all)
-            except ValueError:
-                pass
-        entity = await resolve(self.client, source, join=self.settings.join_channels)
-        return to_chat(entity, keep_all=keep_all)
-
-    async def _track_updates(self) -> None:
-        """Telethon only notices a gap in a channel's updates once it knows the channel's pts,
-        which it learns from the dialog list; without this, the first missed batch after start
-        passes unseen until our own catch-up timer."""
-        try:
-            await self.client.get_dialogs()
-        except Exception as error:
-            log.warning("could not read the dialog list (%s); gaps are found by catch-up only", error)
+        if known is not None and await still_known(self.client, known.id):
+            return replace(known, keep_all=keep_all)  # remembered from an earlier run: no lookup
+        return await resolve_chat(self.client, source, join=self.settings.join_channels, keep_all=keep_all)
 
     async def _retry_unresolved(self) -> None:
         while True:
             await asyncio.sleep(RETRY_UNRESOLVED)
             if self.unresolved:
                 await self._subscribe(tuple(self.unresolved))
-                await self._track_updates()
-
+                await track_updates(self.client)

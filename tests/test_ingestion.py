@@ -2,15 +2,14 @@
 real SQLite archive."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
 from tests.conftest import archive_of, eventually
 
 MATCHING = "Біля метро Лівобережна ТЦК роздають повістки і пакують чоловіків у бус"
 OTHER = "Сьогодні в Києві сонячно, до вечора +12, без опадів"
-
-
-async def archived(settings, chat) -> list[int]:
-    async with archive_of(settings) as archive:
-        return await archive.message_ids(chat.marked_id)
 
 
 async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake, run_service):
@@ -18,19 +17,21 @@ async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake,
     elsewhere = fake.add_channel(username="not_watched", title="Not watched")
     async with run_service(chats=("@kyiv_news",)) as running:
         await running.settled()
+        ignored = fake.post(elsewhere, MATCHING)
         hit = fake.post(news, MATCHING)
         miss = fake.post(news, OTHER)
-        ignored = fake.post(elsewhere, MATCHING)
-        await eventually(lambda: archived(running.service.settings, news), "the matching post to be archived")
         archive = running.service.archive
+        # the checkpoint passing the last post means every one of them was handled
+        await eventually(lambda: running.service.ingestor.checkpoints[news.marked_id] == miss.id,
+                         "both posts to be handled")
         stored = await archive.message(news.marked_id, hit.id)
         assert stored["text"] == MATCHING
         assert "enlistment_centre" in {m["topic"] for m in stored["matches"]}
         span = stored["matches"][0]
         assert MATCHING[span["start"]:span["end"]].strip()
         assert await archive.message(news.marked_id, miss.id) is None
-        assert await archive.message_ids(elsewhere.marked_id) == []
-        assert ignored.id  # posted, and still not archived
+        assert await archive.rows("SELECT 1 FROM messages WHERE chat_id = ?", (elsewhere.marked_id,)) == []
+        assert ignored.id not in running.service.ingestor.checkpoints
     assert fake.joined(news)
 
 
@@ -220,3 +221,64 @@ async def test_city_chat_message_keeps_author_reply_forward_and_counts(fake, run
     assert stored["forward_from"] == "Київ новини"
     assert (stored["views"], stored["forwards"]) == (321, 7)
     assert stored["language"] == "uk"
+
+
+async def test_a_chat_read_recently_is_not_re_read_until_it_goes_quiet(fake, run_service):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",), catchup_interval=300) as running:
+        await running.settled()
+        catchup = running.service.catchup
+        now = datetime.now(timezone.utc)
+        assert catchup.due_for_reread(now) == []
+        assert catchup.due_for_reread(now + timedelta(seconds=301)) == [news.marked_id]
+        assert catchup.caught_up(now - timedelta(seconds=1))
+        assert not catchup.caught_up(now + timedelta(seconds=1))
+
+
+async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_path):
+    """Another process holding the write lock makes the page fail; the checkpoint must stay
+    where it was so that the same messages are read again, not skipped."""
+    import sqlite3
+
+    from bot.archive import Archive
+    from bot.ingest import Ingestor
+    from bot.model import Chat, Post
+    from bot.rules_reload import RulesHolder
+    from bot.telegram.history import Page
+    from tests.conftest import EXAMPLE_KEYWORDS
+
+    chat = Chat(id=-1001, title="Київ новини", username="kyiv_news")
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    try:
+        await archive.save_chat(chat, "@kyiv_news")
+        await archive.db.execute("PRAGMA busy_timeout=50")
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS))
+        await ingestor.watch(chat)
+        now = datetime.now(timezone.utc)
+        page = Page(posts=[Post(chat.id, n, now, f"{MATCHING} {n}") for n in (1, 2, 3)], last_id=3)
+        other = sqlite3.connect(tmp_path / "archive.sqlite3")
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await ingestor.history_page(chat, page)
+        other.rollback()
+        other.close()
+        assert await archive.checkpoint(chat.id) == 0 and ingestor.checkpoints[chat.id] == 0
+        await ingestor.history_page(chat, page)
+        assert await archive.message_ids(chat.id) == [1, 2, 3]
+        assert await archive.checkpoint(chat.id) == 3
+    finally:
+        await archive.close()
+
+
+async def test_stopped_in_the_middle_of_a_catch_up_resumes_without_loss(fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    expected = publish(fake, news, 450)
+    async with run_service(chats=("@kyiv_news",)) as running:
+        # stop as soon as the first page is committed, while later pages are still unread
+        await eventually(lambda: running.service.ingestor.checkpoints.get(news.marked_id, 0) > 0,
+                         "the first page")
+    async with archive_of(settings) as archive:
+        assert 0 < await archive.checkpoint(news.marked_id) < 450
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+    await assert_archived_once(fake, settings, news, expected)

@@ -111,11 +111,14 @@ class Archive:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
+                # inside the try: cancelled while beginning must still roll back, or every
+                # later BEGIN fails with "cannot start a transaction within a transaction"
+                await self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    await self.db.execute("ROLLBACK")
                 raise
             else:
                 await self.db.execute("COMMIT")
@@ -174,14 +177,15 @@ class Archive:
         row = await self.row("SELECT checkpoint FROM chats WHERE id = ?", (chat_id,))
         return row["checkpoint"] if row else 0
 
+    async def advance_checkpoint(self, chat_id: int, message_id: int) -> None:
+        """Move the checkpoint past ids that hold nothing to archive (service messages)."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE chats SET checkpoint = MAX(checkpoint, ?) WHERE id = ?", (message_id, chat_id))
+
     async def mark_read(self, chat_id: int, at: datetime) -> None:
         """History of this chat was re-read up to now (for the quiet-chat timer)."""
         async with self.transaction() as db:
             await db.execute("UPDATE chats SET last_read_at = ? WHERE id = ?", (iso(at), chat_id))
-
-    async def last_read(self) -> dict[int, datetime | None]:
-        rows = await self.rows("SELECT id, last_read_at, last_message_at FROM chats")
-        return {r["id"]: from_iso(r["last_read_at"]) for r in rows}
 
     # ---- messages ----------------------------------------------------------------------
 

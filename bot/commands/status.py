@@ -40,7 +40,6 @@ async def collect(settings) -> dict:
     rows = []
     for chat in chats:
         row = asdict(chat)
-        row.pop("extra")
         if chat.last_message_at:
             row["last_message_at"] = chat.last_message_at.astimezone(zone).isoformat(timespec="minutes")
         rows.append(row)

@@ -103,3 +103,8 @@ async def open_authorised(settings: Settings, **overrides) -> DozorClient:
         raise NotLoggedIn(session_file)
     await asyncio.to_thread(make_private, session_file)
     return client
+
+
+async def account_name(client: TelegramClient) -> str:
+    me = await client.get_me()
+    return utils.get_display_name(me) or str(me.id)

@@ -1,7 +1,9 @@
 """Read a chat's history from a checkpoint, oldest first, a page at a time.
 
     async for page in read_since(client, chat_id, min_id=checkpoint):
-        ...  # a list of Post, ascending ids, at most PAGE long
+        page.posts      # Post values, ascending ids
+        page.last_id    # the highest id read, service messages included: the new checkpoint
+        page.broken     # (message id, reason) of messages that could not be converted
 
 Live updates alone lose messages (Telegram drops channel updates when too many are
 pending, and Telethon runs no catch-up after an automatic reconnect): reading from our
@@ -9,6 +11,7 @@ own checkpoint is what guarantees that nothing is missed.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import AsyncIterator
 
@@ -21,21 +24,34 @@ from bot.telegram.convert import to_post
 PAGE = 100  # Telegram's largest GetHistory page
 
 
+@dataclass(slots=True)
+class Page:
+    posts: list[Post] = field(default_factory=list)
+    last_id: int = 0
+    broken: list[tuple[int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.posts) + len(self.broken)
+
+
 async def read_since(client: TelegramClient, chat_id: int, *, min_id: int = 0, max_id: int = 0,
-                     since: datetime | None = None, wait_time: float = 1.0) -> AsyncIterator[list[Post]]:
+                     since: datetime | None = None, wait_time: float = 1.0) -> AsyncIterator[Page]:
     """Messages with id > min_id (and < max_id when given; newer than `since` when min_id is 0)."""
     entity = await client.get_input_entity(chat_id)
     options = dict(reverse=True, wait_time=wait_time, min_id=min_id, max_id=max_id)
     if since is not None and min_id == 0:
         options["offset_date"] = since
-    page: list[Post] = []
+    page = Page()
     async for message in client.iter_messages(entity, **options):
-        if not isinstance(message, types.Message):
-            continue  # service messages (joins, pins) carry nothing to archive
-        page.append(to_post(message))
+        page.last_id = max(page.last_id, message.id)
+        if isinstance(message, types.Message):  # service messages (joins, pins) carry nothing to archive
+            try:
+                page.posts.append(to_post(message))
+            except Exception as error:
+                # one malformed message must not hold the chat's checkpoint back for ever
+                page.broken.append((message.id, f"{type(error).__name__}: {error}"))
         if len(page) >= PAGE:
             yield page
-            page = []
-    if page:
+            page = Page(last_id=page.last_id)
+    if len(page) or page.last_id > min_id:
         yield page
-

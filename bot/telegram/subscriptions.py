@@ -12,6 +12,9 @@ import re
 
 from telethon import TelegramClient, errors, functions, types, utils
 
+from bot.model import Chat
+from bot.telegram.convert import to_chat
+
 log = logging.getLogger("dozor.subscriptions")
 
 _INVITE = re.compile(r"^(?:https?://)?(?:t|telegram)\.me/(?:\+|joinchat/)([\w-]+)/?$")
@@ -33,6 +36,30 @@ def parse_source(source: str) -> tuple[str, str | int]:
     if found := (_LINK.match(text) or _USERNAME.match(text)):
         return "username", found.group(1)
     raise ValueError(f"{source!r} is not a @username, t.me link, invite link or numeric chat id")
+
+
+async def resolve_chat(client: TelegramClient, source: str, join: bool = True, keep_all: bool = False) -> Chat:
+    """The chat a DOZOR_CHATS entry names, joining public channels when asked."""
+    return to_chat(await resolve(client, source, join), keep_all=keep_all)
+
+
+async def still_known(client: TelegramClient, chat_id: int) -> bool:
+    """Whether the session still holds the access hash of a chat resolved in an earlier run."""
+    try:
+        await client.get_input_entity(chat_id)
+        return True
+    except ValueError:
+        return False
+
+
+async def track_updates(client: TelegramClient) -> None:
+    """Telethon only notices a gap in a channel's updates once it knows the channel's pts,
+    which it learns from the dialog list; without this the first missed batch after start
+    passes unseen until the quiet-chat timer."""
+    try:
+        await client.get_dialogs()
+    except Exception as error:
+        log.warning("could not read the dialog list (%s); gaps are found by catch-up only", error)
 
 
 async def resolve(client: TelegramClient, source: str, join: bool = True):
