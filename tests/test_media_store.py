@@ -26,7 +26,7 @@ async def store_bytes(store: MediaStore, data: bytes, ext: str = ".jpg", chunk: 
 
 
 async def test_a_file_is_stored_under_its_hash_with_its_bytes(tmp_path):
-    store = MediaStore(tmp_path)
+    store = MediaStore(tmp_path / "media")
     data = os.urandom(100_000)
     stored = await store_bytes(store, data)
     digest = hashlib.sha256(data).hexdigest()
@@ -37,8 +37,35 @@ async def test_a_file_is_stored_under_its_hash_with_its_bytes(tmp_path):
     assert store.partials() == []
 
 
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_every_media_folder_and_file_is_owner_only_whatever_the_umask(tmp_path):
+    root = tmp_path / "storage" / "media"
+    store = MediaStore(root)
+    previous = os.umask(0o022)  # the usual umask, which leaves new folders readable by everyone
+    try:
+        stored = [await store_bytes(store, os.urandom(1000)) for _ in range(3)]
+    finally:
+        os.umask(previous)
+    folders = [tmp_path / "storage", root, *(p for p in root.rglob("*") if p.is_dir())]
+    assert len(folders) >= 2 + 1 + 3  # storage, media, .partial, and an ab/ folder per file at least
+    assert {p.relative_to(tmp_path).as_posix(): oct(mode(p)) for p in folders if mode(p) != 0o700} == {}
+    assert {oct(mode(store.absolute(s.path))) for s in stored} == {"0o600"}
+
+
+async def test_folders_left_open_by_an_earlier_version_are_closed_at_start(tmp_path):
+    root = tmp_path / "media"
+    (root / "ab" / "cd").mkdir(parents=True)
+    for folder in (root, root / "ab", root / "ab" / "cd"):
+        folder.chmod(0o755)
+    MediaStore(root).prepare()
+    assert [oct(mode(p)) for p in (root, root / "ab", root / "ab" / "cd")] == ["0o700"] * 3
+
+
 async def test_the_same_bytes_twice_are_one_file_whatever_the_extension(tmp_path):
-    store = MediaStore(tmp_path)
+    store = MediaStore(tmp_path / "media")
     data = b"the same leaflet photographed once" * 1000
     first = await store_bytes(store, data, ".jpg")
     second = await store_bytes(store, data, ".bin", chunk=777)
@@ -47,7 +74,7 @@ async def test_the_same_bytes_twice_are_one_file_whatever_the_extension(tmp_path
 
 
 async def test_nothing_is_visible_until_the_file_is_complete(tmp_path):
-    store = MediaStore(tmp_path)
+    store = MediaStore(tmp_path / "media")
     async with store.incoming(".mp4") as incoming:
         await incoming.write(b"x" * 10_000)
         # only the temporary name exists while the file streams
@@ -57,7 +84,7 @@ async def test_nothing_is_visible_until_the_file_is_complete(tmp_path):
 
 
 async def test_an_error_mid_stream_leaves_no_file_at_all(tmp_path):
-    store = MediaStore(tmp_path)
+    store = MediaStore(tmp_path / "media")
     with pytest.raises(ConnectionError):
         async with store.incoming(".mp4") as incoming:
             await incoming.write(b"half a video")
@@ -66,7 +93,7 @@ async def test_an_error_mid_stream_leaves_no_file_at_all(tmp_path):
 
 
 async def test_cancelling_a_write_leaves_no_file(tmp_path):
-    store = MediaStore(tmp_path)
+    store = MediaStore(tmp_path / "media")
     started = asyncio.Event()
 
     async def endless():
@@ -84,7 +111,7 @@ async def test_cancelling_a_write_leaves_no_file(tmp_path):
 
 
 async def test_half_files_of_a_killed_run_are_removed_at_start(tmp_path):
-    store = MediaStore(tmp_path)
+    store = MediaStore(tmp_path / "media")
     (tmp_path / "media" / ".partial").mkdir(parents=True)
     (tmp_path / "media" / ".partial" / "dead.mp4.part").write_bytes(b"half")
     kept = await store_bytes(store, b"complete")

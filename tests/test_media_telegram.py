@@ -3,15 +3,20 @@ and a real SQLite archive: post a file, archive its message, see the file stored
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import contextlib
 import errno
 import hashlib
 import logging
 import os
+import sqlite3
+import stat
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from telethon.tl import types
 
 from bot.archive import Archive
 from bot.archive import media as queue
@@ -38,7 +43,7 @@ class World:
         self.settings = settings
         self.client = client
         self.archive = archive
-        self.store = MediaStore(settings.storage)
+        self.store = MediaStore(settings.media_dir)
 
     async def archive_posts(self, channel, *messages, matched: bool = True) -> None:
         """Archive messages the way the service does: fetched through the client, converted, ingested."""
@@ -153,6 +158,9 @@ async def test_every_kind_of_media_is_stored_byte_for_byte_with_its_description(
     assert document["file_name"] == "Наказ про мобілізацію.pdf" and document["path"].endswith(".pdf")
     assert (await world.media(news, posted["voice"]))["duration"] == 12
     assert world.store.partials() == []
+    media = world.settings.media_dir
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in (media, *media.rglob("*")) if p.is_dir()} == {"0o700"}
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in media.rglob("*") if p.is_file()} == {"0o600"}
 
 
 async def test_an_album_is_archived_whole_even_when_only_its_last_caption_matched(world):
@@ -353,3 +361,155 @@ async def test_failures_are_retried_then_shown_with_the_reason_and_can_be_queued
         await world.settled()
     assert world.stored_bytes(await world.media(news, broken)) == broken_data
     assert (await world.media(news, gone))["status"] == "failed"
+
+
+def replace_file(fake: FakeTelegram, channel, message, media) -> None:
+    """An edit that swaps the message's file, as Telegram allows for photos, videos and documents."""
+    edited = fake.edit(channel, message.id, message.message)
+    if isinstance(media, types.Photo):
+        edited.media = types.MessageMediaPhoto(photo=media)
+    else:
+        edited.media = types.MessageMediaDocument(document=media)
+
+
+async def test_a_file_replaced_by_an_edit_before_the_download_is_stored_under_its_new_description(world):
+    fake = world.fake
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    first = os.urandom(40_000)
+    message = fake.post(news, CAPTION, media=fake.photo(first))
+    await world.archive_posts(news, message)
+    queued = await world.media(news, message)
+    replacement = os.urandom(3 * SMALL_CHUNK)
+    video = fake.document(replacement, video=True, duration=14, w=848, h=480)
+    replace_file(fake, news, message, video)
+
+    async with world.running():
+        await world.settled()
+
+    row = await world.media(news, message)
+    assert row["status"] == "done", row
+    assert world.stored_bytes(row) == replacement and row["path"].endswith(".mp4")
+    assert (row["kind"], row["telegram_id"], row["mime_type"], row["size"]) == ("video", video.id, "video/mp4",
+                                                                              len(replacement))
+    assert (row["width"], row["height"], row["duration"]) == (848, 480, 14)
+    assert row["reason"] == queue.REPLACED
+    [before] = await queue.versions(world.archive, row["id"])
+    assert (before["kind"], before["telegram_id"], before["size"]) == ("photo", queued["telegram_id"], len(first))
+    assert (await world.archive.message(news.marked_id, message.id))["media_kind"] == "video"
+
+
+async def test_a_file_replaced_by_an_edit_during_the_download_is_stored_whole_instead(world):
+    fake = world.fake
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    message = fake.post(news, CAPTION, media=fake.document(os.urandom(5 * SMALL_CHUNK), video=True, duration=20,
+                                                           w=640, h=360))
+    await world.archive_posts(news, message)
+    replacement = os.urandom(2 * SMALL_CHUNK + 99)
+    scan = fake.document(replacement, file_name="Наказ.pdf")
+
+    def edit_mid_download():
+        replace_file(fake, news, message, scan)
+        # the old file is no longer served: the reference the download holds stops working
+        fake.fail("GetFileRequest", "FILE_REFERENCE_EXPIRED")
+
+    source = Interrupted(world.client, edit_mid_download)
+    async with world.running(world.workers(source)):
+        await world.settled()
+
+    row = await world.media(news, message)
+    assert source.fired == 1
+    assert row["status"] == "done", row
+    assert (row["kind"], row["telegram_id"], row["file_name"]) == ("document", scan.id, "Наказ.pdf")
+    assert world.stored_bytes(row) == replacement and row["size"] == len(replacement)
+    assert row["reason"] == queue.REPLACED and row["attempts"] == 1
+    assert [v["kind"] for v in await queue.versions(world.archive, row["id"])] == ["video"]
+    # the half of the old video was discarded, not stored
+    assert world.store.partials() == [] and len(world.files()) == 1
+
+
+async def test_the_media_task_outlives_a_failing_archive_and_catches_up_when_it_recovers(world, caplog):
+    fake = world.fake
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    data = os.urandom(30_000)
+    message = fake.post(news, CAPTION, media=fake.photo(data))
+    await world.archive_posts(news, message)
+    # two writes: the outcome, then the attempt that records why the outcome was not recorded
+    trouble = {"reads": 2, "writes": 2}
+    rows, transaction = world.archive.rows, world.archive.transaction
+
+    async def flaky_rows(sql, *args):
+        if trouble["reads"] and "m.status = 'pending'" in sql:  # the dispatcher's look at the queue
+            trouble["reads"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return await rows(sql, *args)
+
+    def flaky_transaction():
+        if trouble["writes"]:
+            trouble["writes"] -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return transaction()
+
+    caplog.set_level(logging.INFO, logger="dozor.media")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(world.archive, "rows", flaky_rows)
+        patch.setattr(world.archive, "transaction", flaky_transaction)
+        async with world.running(world.workers(unexpected_wait=0.05)) as task:
+            async def stored():
+                assert not task.done(), "the media task ended"
+                return (await world.media(news, message))["status"] == "done"
+            await eventually(stored, "the file to be stored once the archive works again")
+            assert not task.done()
+
+    assert trouble == {"reads": 0, "writes": 0}
+    assert "media queue could not be read" in caplog.text and "could not record the outcome" in caplog.text
+    assert world.stored_bytes(await world.media(news, message)) == data
+
+
+async def test_albums_known_complete_are_remembered_only_up_to_a_limit(world):
+    fake = world.fake
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    albums = []
+    for grouped_id in (501, 502, 503):
+        lead = fake.post(news, "", media=fake.photo(os.urandom(5_000)), grouped_id=grouped_id)
+        last = fake.post(news, CAPTION, media=fake.photo(os.urandom(5_000)), grouped_id=grouped_id)
+        albums.append((lead, last))
+    await world.archive_posts(news, *(last for _, last in albums))
+
+    pool = world.workers(albums_remembered=2)
+    async with world.running(pool):
+        await eventually(lambda: _len_is(world.archive.message_ids(news.marked_id), 6), "every album whole")
+        await world.settled()
+
+    assert len(pool._albums_done) == 2
+    for lead, last in albums:
+        assert (await world.media(news, lead))["status"] == (await world.media(news, last))["status"] == "done"
+
+
+async def test_a_flood_wait_telegram_leaves_to_us_postpones_the_item_without_costing_an_attempt(world):
+    fake = world.fake
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    data = os.urandom(20_000)
+    message = fake.post(news, CAPTION, media=fake.photo(data))
+    await world.archive_posts(news, message)
+    world.client.flood_sleep_threshold = 0  # Telethon hands every flood wait back to the caller
+    fake.flood_wait("GetFileRequest", seconds=1)
+
+    async with world.running():
+        async def postponed():
+            return (await world.media(news, message))["reason"] == "flood wait of 1 s"
+        await eventually(postponed, "the item to wait out the flood")
+        await world.settled()
+
+    row = await world.media(news, message)
+    assert row["status"] == "done" and row["attempts"] == 1 and world.stored_bytes(row) == data
+
+
+def test_the_media_stage_leaves_telethon_to_bot_telegram():
+    root = Path(__file__).resolve().parent.parent / "bot"
+    modules = [*(root / "media").glob("*.py"), root / "archive" / "media.py", root / "commands" / "media.py"]
+    for module in modules:
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {name for name in imported if name.split(".")[0] == "telethon"}, module
+        assert "bot.telegram.convert" not in imported, module

@@ -168,10 +168,10 @@ class Archive:
                WHERE chat_sources.source = ?""",
             (source,),
         )
-        return _chat(row) if row else None
+        return chat_from_row(row) if row else None
 
     async def chats(self) -> list[Chat]:
-        return [_chat(row) for row in await self.rows("SELECT * FROM chats ORDER BY id")]
+        return [chat_from_row(row) for row in await self.rows("SELECT * FROM chats ORDER BY id")]
 
     async def checkpoint(self, chat_id: int) -> int:
         row = await self.row("SELECT checkpoint FROM chats WHERE id = ?", (chat_id,))
@@ -343,7 +343,7 @@ class Archive:
         return dict(row)
 
 
-def _chat(row: aiosqlite.Row) -> Chat:
+def chat_from_row(row: aiosqlite.Row) -> Chat:
     return Chat(id=row["id"], title=row["title"], username=row["username"], kind=row["kind"],
                 keep_all=bool(row["keep_all"]))
 

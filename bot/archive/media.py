@@ -1,7 +1,8 @@
 """Every query about media: the persistent download queue and the stored files.
 
     items = await due(archive, now, limit=2)            # pending items whose time has come
-    await mark_done(archive, item.id, stored)           # links the message to the file
+    await mark_done(archive, item.id, sha256, path, size)   # links the message to the file
+    await replace_media(archive, item.id, ref)          # an edit swapped the file before it was saved
     status = await mark_retry(archive, item.id, "TimeoutError", now)   # pending or failed
     await retry_failed(archive)                         # `dozor media retry`
 
@@ -15,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.archive import Archive, from_iso, iso, utcnow
-from bot.model import Chat
+from bot.archive import Archive, chat_from_row, iso, utcnow
+from bot.model import Chat, MediaRef
 
 MAX_ATTEMPTS = 8
 PAUSED = "paused: "  # prefix of the reason of a pending item held back by a full disk
+REPLACED = "replaced by an edit"  # the reason kept by an item whose first file was never saved
 
 
 def backoff(attempts: int) -> timedelta:
@@ -66,20 +68,6 @@ async def due(archive: Archive, now: datetime, limit: int, exclude: set[int] | f
     return [_item(r) for r in rows]
 
 
-async def item(archive: Archive, media_id: int) -> MediaItem | None:
-    row = await archive.row(f"{_ITEM} WHERE m.id = ?", (media_id,))
-    return _item(row) if row else None
-
-
-async def next_due(archive: Archive) -> datetime | None:
-    """When the earliest waiting item becomes due (None when nothing is pending)."""
-    row = await archive.row(
-        "SELECT MIN(COALESCE(next_attempt_at, '')) AS due FROM media WHERE status = 'pending'")
-    if row is None or row["due"] is None:
-        return None
-    return from_iso(row["due"]) if row["due"] else utcnow()
-
-
 async def stored_copy(archive: Archive, telegram_id: int | None, kind: str, size: int | None) -> tuple[str, str] | None:
     """(sha256, path) of a file already downloaded for the same Telegram file, so a
     forward of a stored photo costs no download at all."""
@@ -96,7 +84,11 @@ async def stored_copy(archive: Archive, telegram_id: int | None, kind: str, size
 
 
 async def mark_done(archive: Archive, media_id: int, sha256: str, path: str, size: int) -> None:
-    """Link the item to its file; the file row is shared by every item with the same bytes."""
+    """Link the item to its file; the file row is shared by every item with the same bytes.
+
+    The reasons of earlier attempts are cleared, except that the file is not the one first
+    posted: a reader of the archive must not take the edited file for the original.
+    """
     now = iso(utcnow())
     async with archive.transaction() as db:
         await db.execute(
@@ -104,10 +96,44 @@ async def mark_done(archive: Archive, media_id: int, sha256: str, path: str, siz
             (sha256, path, size, now),
         )
         await db.execute(
-            """UPDATE media SET status = 'done', sha256 = ?, size = ?, reason = NULL, next_attempt_at = NULL,
+            """UPDATE media SET status = 'done', sha256 = ?, size = ?, next_attempt_at = NULL,
+                   reason = CASE WHEN EXISTS (SELECT 1 FROM media_versions v WHERE v.media = media.id)
+                                 THEN ? END,
                    attempts = attempts + 1, updated_at = ? WHERE id = ?""",
-            (sha256, size, now, media_id),
+            (sha256, size, REPLACED, now, media_id),
         )
+
+
+async def replace_media(archive: Archive, media_id: int, ref: MediaRef) -> None:
+    """The message now carries another file than the one queued: describe the item by the new
+    file, keep the old description as a version, and note the replacement in the reason."""
+    now = iso(utcnow())
+    async with archive.transaction() as db:
+        await db.execute(
+            """INSERT INTO media_versions (media, version, kind, telegram_id, mime_type, size, file_name, width,
+                   height, duration, replaced_at)
+               SELECT id, (SELECT COALESCE(MAX(version), 0) + 1 FROM media_versions WHERE media = ?),
+                   kind, telegram_id, mime_type, size, file_name, width, height, duration, ?
+               FROM media WHERE id = ?""",
+            (media_id, now, media_id),
+        )
+        await db.execute(
+            """UPDATE media SET kind = ?, telegram_id = ?, mime_type = ?, size = ?, file_name = ?, width = ?,
+                   height = ?, duration = ?, reason = ?, updated_at = ? WHERE id = ?""",
+            (ref.kind, ref.telegram_id, ref.mime_type, ref.size, ref.file_name, ref.width, ref.height,
+             ref.duration, REPLACED, now, media_id),
+        )
+        # the message's own summary of its media follows, so search and the digest agree with the file
+        await db.execute(
+            "UPDATE messages SET media_kind = ? WHERE id = (SELECT message FROM media WHERE id = ?)",
+            (ref.kind, media_id),
+        )
+
+
+async def versions(archive: Archive, media_id: int) -> list[dict]:
+    """What the item described before edits replaced its file, oldest first."""
+    rows = await archive.rows("SELECT * FROM media_versions WHERE media = ? ORDER BY version", (media_id,))
+    return [dict(r) for r in rows]
 
 
 async def mark_skipped(archive: Archive, media_id: int, reason: str) -> None:
@@ -229,11 +255,8 @@ async def file_of(archive: Archive, chat_id: int, message_id: int) -> dict | Non
 
 
 async def chat(archive: Archive, chat_id: int) -> Chat | None:
-    row = await archive.row("SELECT id, title, username, kind, keep_all FROM chats WHERE id = ?", (chat_id,))
-    if row is None:
-        return None
-    return Chat(id=row["id"], title=row["title"], username=row["username"], kind=row["kind"],
-                keep_all=bool(row["keep_all"]))
+    row = await archive.row("SELECT * FROM chats WHERE id = ?", (chat_id,))
+    return chat_from_row(row) if row else None
 
 
 async def archived_ids(archive: Archive, chat_id: int, message_ids: list[int]) -> set[int]:

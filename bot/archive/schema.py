@@ -162,4 +162,29 @@ MIGRATIONS: list[str] = [
 
     CREATE INDEX messages_matched_by_date ON messages (date) WHERE matched = 1;
     """,
+    # 5: what a message carried before an edit swapped its file, found when the file was fetched
+    """
+    CREATE TABLE media_versions (
+        media       INTEGER NOT NULL REFERENCES media(id),
+        version     INTEGER NOT NULL,             -- 1, 2, … in the order they were replaced
+        kind        TEXT NOT NULL,
+        telegram_id INTEGER,
+        mime_type   TEXT,
+        size        INTEGER,
+        file_name   TEXT,
+        width       INTEGER,
+        height      INTEGER,
+        duration    REAL,
+        replaced_at TEXT NOT NULL,
+        PRIMARY KEY (media, version)
+    ) WITHOUT ROWID;
+    """,
+    # 6: a digest part keeps one random_id for every attempt, so Telegram refuses a repeat
+    # (RANDOM_ID_DUPLICATE); a digest Telegram keeps refusing is given up with its reason
+    """
+    ALTER TABLE digest_parts ADD COLUMN random_id INTEGER;
+    UPDATE digest_parts SET random_id = random() & 0x7fffffffffffffff WHERE random_id IS NULL;
+    ALTER TABLE digests ADD COLUMN rejections INTEGER NOT NULL DEFAULT 0;  -- refusals of the message itself
+    ALTER TABLE digests ADD COLUMN failed_at TEXT;                         -- given up: not retried
+    """,
 ]

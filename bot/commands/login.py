@@ -5,11 +5,9 @@ import argparse
 import asyncio
 import getpass
 
-from telethon import utils
-
 from bot.config import load_settings
 from bot.lock import StorageLock
-from bot.telegram.client import make_client, make_private
+from bot.telegram.client import account_name, make_client, make_private
 
 HELP = "sign in to Telegram interactively (phone, code, two-step password)"
 
@@ -32,8 +30,8 @@ async def _login(settings, phone: str | None, **client_options) -> int:
         code_callback=lambda: input("Code Telegram sent you: "),
         password=lambda: getpass.getpass("Two-step verification password: "),
     )
-    me = await client.get_me()
+    name = await account_name(client)
     await client.disconnect()
     await asyncio.to_thread(make_private, settings.session_path)
-    print(f"Signed in as {utils.get_display_name(me)}; session stored in {settings.session_path} (mode 0600)")
+    print(f"Signed in as {name}; session stored in {settings.session_path} (mode 0600)")
     return 0

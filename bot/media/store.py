@@ -1,6 +1,7 @@
 """Content-addressed media files: `<storage>/media/ab/cd/<sha256>.<ext>`.
 
-    store = MediaStore(settings.storage)
+    store = MediaStore(settings.media_dir)
+    store.prepare()                        # owner-only folders; half files of a killed run removed
     async with store.incoming(".jpg") as incoming:
         async for chunk in stream:
             await incoming.write(chunk)
@@ -9,6 +10,9 @@
 A file is written under a temporary name in `media/.partial/`, hashed while it streams,
 fsynced, and only then renamed to its hash: a reader (or a restart after a kill) never
 sees half a file under a final name. The same bytes posted in ten chats are one file.
+
+The files are evidence about people at risk: every folder is 0700 and every file 0600,
+whatever the umask, including the folders between the media folder and a file.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,15 +56,26 @@ async def in_thread(function: Callable[..., T], *args) -> T:
 
 
 class MediaStore:
-    def __init__(self, storage: Path):
-        self.storage = storage
-        self.root = storage / "media"
+    def __init__(self, root: Path):
+        self.root = root
+        # the archive records paths relative to the storage directory that holds the media folder
+        self.storage = root.parent
 
     def path_for(self, sha256: str, ext: str) -> str:
-        return f"media/{sha256[:2]}/{sha256[2:4]}/{sha256}{ext}"
+        return f"{self.root.name}/{sha256[:2]}/{sha256[2:4]}/{sha256}{ext}"
 
     def absolute(self, relative: str) -> Path:
         return self.storage / relative
+
+    def prepare(self) -> int:
+        """Make the media folders owner-only, including those an earlier version left open,
+        and remove half-written files; returns how many. Call only while no download runs."""
+        private_directory(self.root)
+        _owner_only(self.root)
+        for directory, subdirectories, _ in os.walk(self.root):
+            for name in subdirectories:
+                _owner_only(Path(directory) / name)
+        return self.remove_partials()
 
     def remove_partials(self) -> int:
         """Delete files a killed process left half-written; call only while no download runs."""
@@ -79,7 +95,7 @@ class MediaStore:
         return sorted(partial.iterdir()) if partial.is_dir() else []
 
     def free_bytes(self) -> int:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_directory(self.root)
         return shutil.disk_usage(self.root).free
 
     def incoming(self, ext: str) -> "Incoming":
@@ -108,7 +124,7 @@ class Incoming:
 
     def _open(self) -> None:
         partial = self.store.root / PARTIAL
-        partial.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(partial)
         self._temp = partial / f"{uuid.uuid4().hex}{self.ext}.part"
         # owner-only, like the archive: the files are evidence about people at risk
         fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -144,7 +160,7 @@ class Incoming:
             self._temp.unlink()
             relative = existing.relative_to(self.store.storage).as_posix()
         else:
-            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_directory(final.parent)
             os.replace(self._temp, final)
             _fsync_directory(final.parent)
         self._temp = None
@@ -156,6 +172,30 @@ class Incoming:
         if self._temp is not None:
             self._temp.unlink(missing_ok=True)
             self._temp = None
+
+
+def private_directory(directory: Path) -> None:
+    """Create `directory` and each missing folder above it as 0700.
+
+    `mkdir(mode, parents=True)` gives the mode to the last folder only (the others get 0777
+    less the umask, 0755 as a rule); the chmod makes the mode exact whatever the umask.
+    """
+    missing = []
+    for folder in (directory, *directory.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # another worker made it in between
+            continue
+        os.chmod(folder, 0o700)
+
+
+def _owner_only(directory: Path) -> None:
+    if stat.S_IMODE(directory.stat().st_mode) != 0o700:
+        os.chmod(directory, 0o700)
 
 
 def _fsync_directory(directory: Path) -> None:

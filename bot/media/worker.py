@@ -11,6 +11,8 @@ and no file, and simply runs again.
 
 What happens to an item:
 - its album is completed first (siblings that were not archived are archived now);
+- an edit swapped the message's file since it was queued → the item is described by the
+  new file (the old description kept as a version) and goes on with it;
 - too large or of a switched-off type → 'skipped' with the reason;
 - the same Telegram file already stored → linked at once, no download;
 - downloaded into the content-addressed store → 'done';
@@ -18,26 +20,27 @@ What happens to an item:
 - a full disk → every download pauses, the item waits without losing an attempt;
 - a flood wait Telegram made us give up on → tried again when it is over;
 - anything else → tried again later, waiting longer each time, 'failed' after MAX_ATTEMPTS.
+
+Neither a worker nor the dispatcher ends because of an error: it is logged and the loop
+goes on after a pause, since the media task ending would end the whole service.
 """
 from __future__ import annotations
 
 import asyncio
 import errno
 import logging
-import re
+from collections import OrderedDict
+from dataclasses import replace
 from datetime import timedelta
 from typing import Callable
-
-from telethon import errors
 
 from bot.archive import Archive, utcnow
 from bot.archive import media as queue
 from bot.config import Settings
 from bot.media.policy import MB, extension, skip_reason, too_large
 from bot.media.store import MediaStore
-from bot.model import MatchResult
-from bot.telegram.convert import to_post
-from bot.telegram.download import Fetched, MessageGone, TelegramMedia
+from bot.model import MatchResult, MediaRef
+from bot.telegram.download import Fetched, FloodWait, MediaReplaced, MessageGone, TelegramMedia, describe
 
 log = logging.getLogger("dozor.media")
 
@@ -45,6 +48,9 @@ POLL = 1.0  # seconds between looks at the queue when nobody wakes the dispatche
 DISK_WAIT = 60.0  # seconds between checks whether a full disk has room again
 RESERVE = 16 * MB  # left free for the archive itself, which must keep committing
 UNEXPECTED_WAIT = 10.0  # seconds an item is held back after the archive failed to record it
+UNEXPECTED_WAIT_MAX = 300.0  # the dispatcher's pauses double up to this while the archive keeps failing
+ALBUMS_REMEMBERED = 10_000  # albums known complete; one forgotten costs one more fetch, nothing else
+REPLACEMENTS = 3  # edits swapping the file during one attempt before the item waits for a later one
 
 
 class DiskFull(Exception):
@@ -57,7 +63,7 @@ class TooLarge(Exception):
 
 async def run_media(settings: Settings, archive: Archive, client, wake: asyncio.Event | None = None) -> None:
     """Download the media of archived messages for ever (until cancelled)."""
-    pool = MediaWorkers(archive, MediaStore(settings.storage), TelegramMedia(client),
+    pool = MediaWorkers(archive, MediaStore(settings.media_dir), TelegramMedia(client),
                         workers=settings.media_workers, max_mb=settings.media_max_mb,
                         kinds=settings.media_types, wake=wake)
     await pool.run()
@@ -67,7 +73,8 @@ class MediaWorkers:
     def __init__(self, archive: Archive, store: MediaStore, source: TelegramMedia, *, workers: int = 2,
                  max_mb: float = 50.0, kinds: tuple[str, ...] = (), wake: asyncio.Event | None = None,
                  max_attempts: int = queue.MAX_ATTEMPTS, schedule: Callable[[int], timedelta] = queue.backoff,
-                 poll: float = POLL, disk_wait: float = DISK_WAIT, reserve: int = RESERVE):
+                 poll: float = POLL, disk_wait: float = DISK_WAIT, reserve: int = RESERVE,
+                 unexpected_wait: float = UNEXPECTED_WAIT, albums_remembered: int = ALBUMS_REMEMBERED):
         self.archive = archive
         self.store = store
         self.source = source
@@ -80,14 +87,20 @@ class MediaWorkers:
         self.poll = poll
         self.disk_wait = disk_wait
         self.reserve = reserve
+        self.unexpected_wait = unexpected_wait
+        self.albums_remembered = albums_remembered
         self.in_flight: set[int] = set()
         self.paused_until: float = 0.0  # loop time; downloads wait while the disk is full
         self.pause_reason: str | None = None
-        self._albums_done: set[tuple[int, int]] = set()
+        self._albums_done: OrderedDict[tuple[int, int], None] = OrderedDict()  # least recently used first
         self._queue: asyncio.Queue = asyncio.Queue()
 
     async def run(self) -> None:
-        await asyncio.to_thread(self.store.remove_partials)
+        try:
+            await asyncio.to_thread(self.store.prepare)
+        except OSError:
+            # each download meets the same problem and records it where `dozor media` shows it
+            log.exception("media folder %s could not be prepared", self.store.root)
         async with asyncio.TaskGroup() as tasks:
             for number in range(self.workers):
                 tasks.create_task(self._work(), name=f"media-{number + 1}")
@@ -97,22 +110,36 @@ class MediaWorkers:
 
     async def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
+        failures = 0
         while True:
             self.wake.clear()
             wait = self.poll
-            paused_for = self.paused_until - loop.time()
-            if paused_for > 0:
-                wait = paused_for
-            else:
-                free = self.workers - len(self.in_flight)
-                if free > 0:
-                    for item in await queue.due(self.archive, utcnow(), free, exclude=self.in_flight):
-                        self.in_flight.add(item.id)
-                        self._queue.put_nowait(item)
+            try:
+                paused_for = self.paused_until - loop.time()
+                if paused_for > 0:
+                    wait = paused_for
+                else:
+                    await self._hand_out()
+                failures = 0
+            except Exception:
+                failures += 1
+                # the exponent is bounded: a days-long outage must not overflow the float
+                pause = min(self.unexpected_wait * 2 ** min(failures - 1, 20), UNEXPECTED_WAIT_MAX)
+                log.exception("media queue could not be read; trying again in %g s", pause)
+                # not woken early: every archived message would otherwise retry a broken database
+                await asyncio.sleep(pause)
+                continue
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)
             except TimeoutError:
                 pass
+
+    async def _hand_out(self) -> None:
+        free = self.workers - len(self.in_flight)
+        if free > 0:
+            for item in await queue.due(self.archive, utcnow(), free, exclude=self.in_flight):
+                self.in_flight.add(item.id)
+                self._queue.put_nowait(item)
 
     async def _work(self) -> None:
         while True:
@@ -125,7 +152,7 @@ class MediaWorkers:
                 # so a broken database does not fill the log ten times a second
                 log.exception("media %d of %s/%s: could not record the outcome", item.id, item.chat_id,
                               item.message_id)
-                await asyncio.sleep(UNEXPECTED_WAIT)
+                await asyncio.sleep(self.unexpected_wait)
             finally:
                 self.in_flight.discard(item.id)
                 self.wake.set()
@@ -141,21 +168,31 @@ class MediaWorkers:
                 # before the limits: a skipped video still belongs to an album worth completing
                 fetched = await self.source.fetch(item.chat_id, item.message_id, album=True)
                 await self._complete_album(item, fetched)
-            reason = skip_reason(item.kind, item.size, max_mb=self.max_mb, kinds=self.kinds)
-            if reason:
-                await queue.mark_skipped(self.archive, item.id, reason)
-                log.info("media %s skipped: %s", where, reason)
-                return "skipped"
-            known = await queue.stored_copy(self.archive, item.telegram_id, item.kind, item.size)
-            if known and await asyncio.to_thread(self.store.absolute(known[1]).is_file):
-                size = await asyncio.to_thread(lambda: self.store.absolute(known[1]).stat().st_size)
-                await queue.mark_done(self.archive, item.id, known[0], known[1], size)
-                log.info("media %s linked to the stored copy %s", where, known[0][:12])
-                return "done"
-            if fetched is None:
-                fetched = await self.source.fetch(item.chat_id, item.message_id)
-            await self._download(item, fetched)
-            return "done"
+                item = await self._follow_edit(item, fetched)
+            replacements = 0
+            while True:
+                reason = skip_reason(item.kind, item.size, max_mb=self.max_mb, kinds=self.kinds)
+                if reason:
+                    await queue.mark_skipped(self.archive, item.id, reason)
+                    log.info("media %s skipped: %s", where, reason)
+                    return "skipped"
+                if await self._link_stored_copy(item):
+                    return "done"
+                if fetched is None:
+                    fetched = await self.source.fetch(item.chat_id, item.message_id)
+                    followed = await self._follow_edit(item, fetched)
+                    if followed is not item:
+                        item = followed
+                        continue  # the new file meets the limits, and may be stored already
+                try:
+                    await self._download(item, fetched)
+                    return "done"
+                except MediaReplaced as replaced:
+                    replacements += 1
+                    if replacements > REPLACEMENTS:
+                        raise
+                    fetched = replaced.fetched
+                    item = await self._follow_edit(item, fetched)
         except TooLarge as error:
             await queue.mark_skipped(self.archive, item.id, str(error))
             log.info("media %s skipped: %s", where, error)
@@ -167,40 +204,71 @@ class MediaWorkers:
         except DiskFull as error:
             await self._pause(item, str(error))
             return "pending"
-        except errors.FloodWaitError as error:
+        except FloodWait as error:
             # only reaches us if the client's flood_sleep_threshold is below the wait
             until = utcnow() + timedelta(seconds=error.seconds + 1)
-            await queue.postpone(self.archive, item.id, f"flood wait of {error.seconds} s", until)
+            await queue.postpone(self.archive, item.id, str(error), until)
             log.warning("media %s: flood wait of %d s, trying again after it", where, error.seconds)
             return "pending"
         except Exception as error:
             # RPC errors, connections that stayed down, timeouts, and whatever else: a later
             # attempt may succeed; after MAX_ATTEMPTS the reason is shown by `dozor media`
-            return await self._retry(item, _describe(error))
+            return await self._retry(item, describe(error))
+
+    async def _link_stored_copy(self, item: queue.MediaItem) -> bool:
+        """Link the item to the file already stored for the same Telegram file, if there is one."""
+        known = await queue.stored_copy(self.archive, item.telegram_id, item.kind, item.size)
+        if not known:
+            return False
+        path = self.store.absolute(known[1])
+        if not await asyncio.to_thread(path.is_file):
+            return False
+        size = await asyncio.to_thread(lambda: path.stat().st_size)
+        await queue.mark_done(self.archive, item.id, known[0], known[1], size)
+        log.info("media %s/%s linked to the stored copy %s", item.chat_id, item.message_id, known[0][:12])
+        return True
+
+    async def _follow_edit(self, item: queue.MediaItem, fetched: Fetched) -> queue.MediaItem:
+        """The item as the message describes it now. Storing the new file under the old
+        description would mislabel evidence; failing it would lose the file the chat shows."""
+        now = fetched.media
+        if now is None:
+            raise MessageGone("message no longer carries a downloadable file")
+        if item.telegram_id is None or _same_file(item, now):
+            return item
+        await queue.replace_media(self.archive, item.id, now)
+        log.info("media %s/%s was replaced by an edit: %s %s is now %s %s", item.chat_id, item.message_id,
+                 item.kind, item.telegram_id, now.kind, now.telegram_id)
+        return replace(item, kind=now.kind, telegram_id=now.telegram_id, mime_type=now.mime_type, size=now.size,
+                       file_name=now.file_name)
 
     def _album_unchecked(self, item: queue.MediaItem) -> bool:
-        return item.grouped_id is not None and (item.chat_id, item.grouped_id) not in self._albums_done
+        if item.grouped_id is None:
+            return False
+        key = (item.chat_id, item.grouped_id)
+        if key in self._albums_done:
+            self._albums_done.move_to_end(key)
+            return False
+        return True
 
     async def _complete_album(self, item: queue.MediaItem, fetched: Fetched) -> None:
         """Archive the items of the album that were not archived, e.g. those posted before
         the item whose caption matched. `Archive.ingest` keeps them because their album
         has a matched item; their own media rows join the queue with them."""
-        key = (item.chat_id, item.grouped_id)
-        if key in self._albums_done:
-            return
-        missing_ids = {m.id for m in fetched.album} - await queue.archived_ids(
-            self.archive, item.chat_id, [m.id for m in fetched.album])
+        siblings = {post.message_id: post for post in fetched.album}
+        missing_ids = siblings.keys() - await queue.archived_ids(self.archive, item.chat_id, list(siblings))
         if missing_ids:
             chat = await queue.chat(self.archive, item.chat_id)
             if chat is not None:
-                posts = [to_post(m) for m in fetched.album if m.id in missing_ids]
-                posts.sort(key=lambda p: p.message_id)
+                posts = [siblings[i] for i in sorted(missing_ids)]
                 report = await asyncio.shield(self.archive.ingest(
                     chat, [(p, MatchResult()) for p in posts], advance_checkpoint=False))
                 if report.archived:
                     log.info("%s: archived %d more items of album %d", chat.title, report.archived, item.grouped_id)
                     self.wake.set()
-        self._albums_done.add(key)
+        self._albums_done[(item.chat_id, item.grouped_id)] = None
+        while len(self._albums_done) > self.albums_remembered:
+            self._albums_done.popitem(last=False)
 
     async def _download(self, item: queue.MediaItem, fetched: Fetched) -> None:
         limit = self.max_mb * MB
@@ -251,13 +319,6 @@ class MediaWorkers:
         return status
 
 
-def _describe(error: BaseException) -> str:
-    if isinstance(error, errors.RPCError):
-        # Telethon's text for a known error is a paragraph and its .message only the class
-        # (BAD_REQUEST); Telegram's own name, which an operator can look up, is the class name
-        name = type(error).__name__
-        if type(error).__module__.endswith("rpcerrorlist") and name.endswith("Error"):
-            return "Telegram error " + re.sub(r"(?<!^)(?=[A-Z])", "_", name[:-5]).upper()
-        return f"Telegram error {error.message}"
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+def _same_file(item: queue.MediaItem, now: MediaRef) -> bool:
+    # photo and document ids are separate sequences: the same number can name two files
+    return (item.kind == "photo", item.telegram_id) == (now.kind == "photo", now.telegram_id)

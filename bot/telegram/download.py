@@ -2,6 +2,7 @@
 
     source = TelegramMedia(client)
     fetched = await source.fetch(chat_id, message_id, album=True)   # the message and its album
+    fetched.media                                                  # MediaRef: what it carries now
     size = await source.download(fetched, incoming.write)          # chunk by chunk, never whole
 
 A message is fetched fresh before downloading because the file reference stored with a
@@ -9,15 +10,23 @@ message expires (hours to days). When it expires in the middle of a download, th
 message is fetched again and the download continues from the bytes already written.
 Flood waits are slept through by Telethon itself (the client's flood_sleep_threshold);
 a dropped connection is re-established by Telethon and the request sent again.
+
+Nothing Telethon-shaped leaves this module: album siblings are plain `Post`s, and
+Telegram's refusals become the exceptions below, each saying what an operator can read.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from telethon import errors
 from telethon.tl import types
+
+from bot.model import MediaRef, Post
+from bot.telegram.convert import media_ref, to_post
 
 log = logging.getLogger("dozor.media")
 
@@ -26,20 +35,49 @@ ALBUM_REACH = 10  # an album has at most 10 items, so its siblings are within ±
 REFRESHES = 3  # file-reference refreshes within one attempt before it counts as failed
 
 
-class MessageGone(Exception):
+class DownloadError(Exception):
+    """Telegram did not hand over the file; str() is the reason recorded for the operator."""
+
+
+class MessageGone(DownloadError):
     """The message (or its file) is no longer on Telegram: retrying will not bring it back."""
+
+
+class ReferenceExpired(DownloadError):
+    """The file reference kept expiring however often the message was fetched again."""
+
+
+class FloodWait(DownloadError):
+    """Telegram asked us to wait longer than the client sleeps through by itself."""
+
+    def __init__(self, seconds: int):
+        super().__init__(f"flood wait of {seconds} s")
+        self.seconds = seconds
+
+
+class TelegramRefused(DownloadError):
+    """Any other refusal, named the way Telegram names it (FILE_ID_INVALID …)."""
+
+
+class MediaReplaced(DownloadError):
+    """An edit put another file in the message while its old file was streaming."""
+
+    def __init__(self, fetched: "Fetched"):
+        super().__init__("message was edited to carry a different file")
+        self.fetched = fetched
 
 
 @dataclass(slots=True)
 class Fetched:
     chat_id: int
     message_id: int
-    message: types.Message
-    album: list[types.Message] = field(default_factory=list)  # the other items of its album
+    message: types.Message  # opaque outside this module: hand it back to `download`
+    album: list[Post] = field(default_factory=list)  # the other items of its album
 
     @property
-    def grouped_id(self) -> int | None:
-        return self.message.grouped_id
+    def media(self) -> MediaRef | None:
+        """What the message carries now, which an edit may have changed since it was archived."""
+        return media_ref(self.message.media)
 
 
 class TelegramMedia:
@@ -49,14 +87,15 @@ class TelegramMedia:
 
     async def fetch(self, chat_id: int, message_id: int, album: bool = False) -> Fetched:
         """The message as Telegram has it now; with `album`, also the rest of its album."""
-        if not album:
-            return Fetched(chat_id, message_id, await self._message(chat_id, message_id))
-        ids = list(range(max(1, message_id - ALBUM_REACH), message_id + ALBUM_REACH + 1))
-        found = [m for m in await self.client.get_messages(chat_id, ids=ids) if isinstance(m, types.Message)]
+        with _translated():
+            if not album:
+                return Fetched(chat_id, message_id, await self._message(chat_id, message_id))
+            ids = list(range(max(1, message_id - ALBUM_REACH), message_id + ALBUM_REACH + 1))
+            found = [m for m in await self.client.get_messages(chat_id, ids=ids) if isinstance(m, types.Message)]
         message = next((m for m in found if m.id == message_id), None)
         if message is None:
             raise MessageGone("message deleted on Telegram before its media was saved")
-        siblings = [m for m in found if m.id != message_id and message.grouped_id is not None
+        siblings = [to_post(m) for m in found if m.id != message_id and message.grouped_id is not None
                     and m.grouped_id == message.grouped_id]
         return Fetched(chat_id, message_id, message, siblings)
 
@@ -67,7 +106,15 @@ class TelegramMedia:
         return message
 
     async def download(self, fetched: Fetched, write: Callable[[bytes], Awaitable[None]]) -> int:
-        """Stream the message's file into `write`; returns the number of bytes written."""
+        """Stream the message's file into `write`; returns the number of bytes written.
+
+        Raises MediaReplaced (carrying the message as it is now) when a refresh shows that
+        an edit swapped the file: the bytes written so far belong to the old one.
+        """
+        with _translated():
+            return await self._download(fetched, write)
+
+    async def _download(self, fetched: Fetched, write: Callable[[bytes], Awaitable[None]]) -> int:
         message = fetched.message
         expected = _file_id(message.media)
         written = 0
@@ -91,16 +138,43 @@ class TelegramMedia:
                         await write(chunk)
                         written += len(chunk)
                 return written
-            except (errors.FileReferenceExpiredError, errors.FilerefUpgradeNeededError):
+            except (errors.FileReferenceExpiredError, errors.FilerefUpgradeNeededError) as error:
                 refreshes += 1
                 if refreshes > REFRESHES:
-                    raise
+                    raise ReferenceExpired(f"file reference kept expiring ({describe(error)}, "
+                                           f"{REFRESHES} refreshes)") from error
                 log.info("file reference of %s/%s expired after %d bytes; fetching the message again",
                          fetched.chat_id, fetched.message_id, written)
                 message = await self._message(fetched.chat_id, fetched.message_id)
                 if _file_id(message.media) != expected:
-                    raise MessageGone("message was edited to carry a different file") from None
+                    raise MediaReplaced(Fetched(fetched.chat_id, fetched.message_id, message)) from None
                 fetched.message = message
+
+
+@contextlib.contextmanager
+def _translated():
+    """Telethon's errors as this module's, so the media stage never needs to know Telethon."""
+    try:
+        yield
+    except (errors.FloodWaitError, errors.FloodPremiumWaitError) as error:
+        raise FloodWait(error.seconds) from error
+    except errors.RPCError as error:
+        raise TelegramRefused(describe(error)) from error
+
+
+def describe(error: BaseException) -> str:
+    """An error as one line for the operator; for Telegram's, the name it can be looked up by."""
+    if isinstance(error, DownloadError):
+        return str(error)
+    if isinstance(error, errors.RPCError):
+        # Telethon's text for a known error is a paragraph and its .message only the class
+        # (BAD_REQUEST); Telegram's own name is hidden in the class name
+        name = type(error).__name__
+        if type(error).__module__.endswith("rpcerrorlist") and name.endswith("Error"):
+            return "Telegram error " + re.sub(r"(?<!^)(?=[A-Z])", "_", name[:-5]).upper()
+        return f"Telegram error {error.message}"
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _file_id(media) -> int | None:
