@@ -125,3 +125,17 @@ async def test_search_without_words_lists_a_topic_in_a_period(archive):
     hits = await search(archive, topic="enlistment_centre", since=T0 + timedelta(minutes=10),
                         until=T0 + timedelta(minutes=60))
     assert [h.message_id for h in hits] == [30]
+
+
+async def test_an_edit_that_adds_or_swaps_a_file_queues_the_download(archive):
+    photo, video = MediaRef(kind="photo", telegram_id=5), MediaRef(kind="video", telegram_id=9)
+    await archive.ingest(CHAT, [(post(1), HIT)])
+    await archive.ingest(CHAT, [(post(1, media=photo), HIT)], advance_checkpoint=False)
+    rows = await archive.rows("SELECT kind, telegram_id, status FROM media")
+    assert [tuple(r) for r in rows] == [("photo", 5, "pending")]
+    assert (await archive.message(CHAT.id, 1))["media_kind"] == "photo"
+    await archive.db.execute("UPDATE media SET status = 'done'")
+    await archive.ingest(CHAT, [(post(1, media=photo), HIT)], advance_checkpoint=False)
+    assert [r["status"] for r in await archive.rows("SELECT status FROM media")] == ["done"]  # same file
+    await archive.ingest(CHAT, [(post(1, media=video), HIT)], advance_checkpoint=False)
+    assert [r["status"] for r in await archive.rows("SELECT status FROM media")] == ["pending"]  # swapped

@@ -273,8 +273,9 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
 async def test_stopped_in_the_middle_of_a_catch_up_resumes_without_loss(fake, run_service, settings):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     expected = publish(fake, news, 450)
+    # the second page is held back by a flood wait, and the stop arrives while it waits
+    fake.flood_wait("GetHistoryRequest", seconds=3, after=1)
     async with run_service(chats=("@kyiv_news",)) as running:
-        # stop as soon as the first page is committed, while later pages are still unread
         await eventually(lambda: running.service.ingestor.checkpoints.get(news.marked_id, 0) > 0,
                          "the first page")
     async with archive_of(settings) as archive:

@@ -20,7 +20,7 @@ from typing import AsyncIterator, Iterable
 import aiosqlite
 
 from bot.archive.schema import MIGRATIONS
-from bot.model import Chat, ChatStatus, MatchResult, Post
+from bot.model import Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
 
@@ -205,11 +205,24 @@ class Archive:
             for post, result in items:
                 if post.grouped_id and result:
                     albums.add(post.grouped_id)
+            # one query for the whole batch instead of one per post: most posts of a page are
+            # not archived, and a round trip to aiosqlite's thread costs more than the lookup;
+            # kept up to date below, so a post repeated within the batch sees its first write
+            known: dict[tuple[int, int], tuple[int, str, str | None]] = {}
+            wanted: dict[int, list[int]] = {}
+            for post, _ in items:
+                wanted.setdefault(post.chat_id, []).append(post.message_id)
+            for chat_id, ids in wanted.items():
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    for found in await db.execute_fetchall(
+                        f"""SELECT message_id, id, text, edit_date FROM messages
+                            WHERE chat_id = ? AND message_id IN ({",".join("?" * len(chunk))})""",
+                        (chat_id, *chunk),
+                    ):
+                        known[(chat_id, found[0])] = (found[1], found[2], found[3])
             for post, result in items:
-                row = await (await db.execute(
-                    "SELECT id, text, edit_date, matched FROM messages WHERE chat_id = ? AND message_id = ?",
-                    (post.chat_id, post.message_id),
-                )).fetchone()
+                row = known.get((post.chat_id, post.message_id))
                 if row is None:
                     keep = bool(result) or chat.keep_all or (post.grouped_id in albums)
                     if not keep:
@@ -218,9 +231,9 @@ class Archive:
                     report.archived += 1
                     report.matched += bool(result)
                 else:
-                    rowid = row["id"]
-                    if row["text"] != post.text:
-                        await _keep_version(db, rowid, row["text"], row["edit_date"], now)
+                    rowid, text, edit_date = row
+                    if text != post.text:
+                        await _keep_version(db, rowid, text, edit_date, now)
                         report.edited += 1
                     await db.execute(
                         """UPDATE messages SET text = ?, edit_date = ?, views = COALESCE(?, views),
@@ -230,10 +243,13 @@ class Archive:
                         (post.text, iso(post.edit_date), post.views, post.forwards, int(bool(result)),
                          result.language, rowid),
                     )
-                    if result.matches and row["text"] != post.text:
+                    if result.matches and text != post.text:
                         # matches describe the current text; an edit that no longer matches
                         # keeps the old matches, which say why the message was archived
                         await db.execute("DELETE FROM matches WHERE message = ?", (rowid,))
+                    if post.media is not None:
+                        await _queue_edited_media(db, rowid, post, now)
+                known[(post.chat_id, post.message_id)] = (rowid, post.text, iso(post.edit_date))
                 if result.matches:
                     await db.executemany(
                         "INSERT OR IGNORE INTO matches (message, topic, rule, term, start, end) VALUES (?, ?, ?, ?, ?, ?)",
@@ -241,14 +257,16 @@ class Archive:
                     )
             if advance_checkpoint and items:
                 newest = max(items, key=lambda item: item[0].message_id)[0]
-                await db.execute(
+                # RETURNING saves the separate read of the checkpoint below
+                found = await db.execute_fetchall(
                     """UPDATE chats SET checkpoint = MAX(checkpoint, ?),
-                           last_message_at = MAX(COALESCE(last_message_at, ''), ?) WHERE id = ?""",
+                           last_message_at = MAX(COALESCE(last_message_at, ''), ?) WHERE id = ?
+                       RETURNING checkpoint""",
                     (newest.message_id, iso(newest.date), chat.id),
                 )
-            cursor = await db.execute("SELECT checkpoint FROM chats WHERE id = ?", (chat.id,))
-            found = await cursor.fetchone()
-            report.checkpoint = found[0] if found else 0
+            else:
+                found = await db.execute_fetchall("SELECT checkpoint FROM chats WHERE id = ?", (chat.id,))
+            report.checkpoint = found[0][0] if found else 0
         return report
 
     async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime) -> int:
@@ -352,11 +370,11 @@ async def _matched_albums(db: aiosqlite.Connection, chat_id: int, grouped_ids: s
     if not grouped_ids:
         return set()
     marks = ",".join("?" * len(grouped_ids))
-    cursor = await db.execute(
+    rows = await db.execute_fetchall(
         f"SELECT DISTINCT grouped_id FROM messages WHERE chat_id = ? AND matched = 1 AND grouped_id IN ({marks})",
         (chat_id, *grouped_ids),
     )
-    return {r[0] for r in await cursor.fetchall()}
+    return {r[0] for r in rows}
 
 
 async def _insert_message(db: aiosqlite.Connection, post: Post, result: MatchResult, now: str) -> int:
@@ -370,14 +388,34 @@ async def _insert_message(db: aiosqlite.Connection, post: Post, result: MatchRes
     )
     rowid = cursor.lastrowid
     if post.media is not None:
-        media = post.media
-        await db.execute(
-            """INSERT INTO media (message, kind, telegram_id, mime_type, size, file_name, width, height,
-                   duration, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
-            (rowid, media.kind, media.telegram_id, media.mime_type, media.size, media.file_name,
-             media.width, media.height, media.duration, now),
-        )
+        await _insert_media(db, rowid, post.media, now)
     return rowid
+
+
+async def _insert_media(db: aiosqlite.Connection, rowid: int, media: MediaRef, now: str) -> None:
+    """A pending download, in the same transaction as its message: a restart resumes it."""
+    await db.execute(
+        """INSERT INTO media (message, kind, telegram_id, mime_type, size, file_name, width, height,
+               duration, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+        (rowid, media.kind, media.telegram_id, media.mime_type, media.size, media.file_name,
+         media.width, media.height, media.duration, now),
+    )
+
+
+async def _queue_edited_media(db: aiosqlite.Connection, rowid: int, post: Post, now: str) -> None:
+    """An edit can add a file to a message, or swap it: either way the new file is fetched
+    (the media worker keeps the earlier description as a version)."""
+    cursor = await db.execute("SELECT telegram_id FROM media WHERE message = ?", (rowid,))
+    row = await cursor.fetchone()
+    if row is None:
+        await _insert_media(db, rowid, post.media, now)
+        await db.execute("UPDATE messages SET media_kind = ? WHERE id = ?", (post.media.kind, rowid))
+    elif row[0] != post.media.telegram_id:
+        await db.execute(
+            """UPDATE media SET status = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = ?
+               WHERE message = ? AND status != 'pending'""",
+            (now, rowid),
+        )
 
 
 async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_date: str | None, now: str) -> None:

@@ -187,4 +187,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE digests ADD COLUMN rejections INTEGER NOT NULL DEFAULT 0;  -- refusals of the message itself
     ALTER TABLE digests ADD COLUMN failed_at TEXT;                         -- given up: not retried
     """,
+    # 7: `dozor status` counts today's messages per chat without scanning the whole archive
+    """
+    CREATE INDEX messages_by_chat_archived ON messages (chat_id, archived_at);
+    """,
 ]
