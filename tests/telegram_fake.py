@@ -246,6 +246,7 @@ class _Failure:
     message: str
     code: int
     remaining: int
+    passes: int = 0  # matching requests still let through before the first failure
 
 
 @dataclass
@@ -406,6 +407,7 @@ class FakeTelegram:
         self._boxes: dict[int, _Box] = {}
         self._keys: dict[int, _AuthRecord] = {}
         self._pipes: list[_Pipe] = []
+        self._random_ids: dict[int | None, set[int]] = {}
         self._pipes_changed = asyncio.Event()
         self._failures: dict[str, list[_Failure]] = {}
         self._photos: dict[int, types.Photo] = {}
@@ -621,12 +623,15 @@ class FakeTelegram:
 
     # ---- misbehaviour on demand --------------------------------------------------------------
 
-    def flood_wait(self, request_name: str, seconds: int = 1, times: int = 1) -> None:
-        """The next ``times`` requests named ``request_name`` get ``FLOOD_WAIT_{seconds}``."""
-        self.fail(request_name, f"FLOOD_WAIT_{seconds}", times=times)
+    def flood_wait(self, request_name: str, seconds: int = 1, times: int = 1, *, after: int = 0) -> None:
+        """After ``after`` more requests named ``request_name`` go through, the next ``times``
+        get ``FLOOD_WAIT_{seconds}``."""
+        self.fail(request_name, f"FLOOD_WAIT_{seconds}", times=times, after=after)
 
-    def fail(self, request_name: str, message: str, times: int = 1, *, code: int | None = None) -> None:
-        """The next ``times`` requests named ``request_name`` get an ``rpc_error``.
+    def fail(self, request_name: str, message: str, times: int = 1, *, code: int | None = None,
+             after: int = 0) -> None:
+        """After ``after`` more requests named ``request_name`` go through, the next ``times``
+        get an ``rpc_error``.
 
         ``FILE_REFERENCE_EXPIRED`` for ``GetFileRequest`` is modelled instead of injected:
         every file reference changes, so downloads with messages fetched earlier keep failing
@@ -636,7 +641,7 @@ class FakeTelegram:
             self.expire_file_references()
             return
         self._failures.setdefault(request_name, []).append(
-            _Failure(message, code if code is not None else _error_code(message), times))
+            _Failure(message, code if code is not None else _error_code(message), times, after))
 
     def expire_file_references(self) -> None:
         """Give every photo and document a new file_reference."""
@@ -1051,7 +1056,9 @@ class FakeTelegram:
         if user_id is None and type(request) not in self._without_login:
             raise RpcFail("AUTH_KEY_UNREGISTERED", 401)
         pending = self._failures.get(name)
-        if pending:
+        if pending and pending[0].passes > 0:
+            pending[0].passes -= 1
+        elif pending:
             failure = pending[0]
             failure.remaining -= 1
             if failure.remaining <= 0:
@@ -1501,6 +1508,12 @@ class FakeTelegram:
         reply_header = None
         if isinstance(reply_to, types.InputReplyToMessage):
             reply_header = types.MessageReplyHeader(reply_to_msg_id=reply_to.reply_to_msg_id)
+        # Telegram remembers each sender's random_id, so a request repeated after a lost answer
+        # posts nothing twice
+        seen = self._random_ids.setdefault(ctx.user_id, set())
+        if any(random_id in seen for random_id, *_ in items):
+            raise RpcFail("RANDOM_ID_DUPLICATE", 500)
+        seen.update(random_id for random_id, *_ in items)
         grouped_id = self._rng.getrandbits(62) if grouped else None
         broadcast = isinstance(target, FakeChannel) and not target.megagroup
         box = self._box_of(target, ctx.user_id)

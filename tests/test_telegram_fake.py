@@ -289,6 +289,25 @@ async def test_flood_wait_on_history_is_slept_through(fake, connect):
     assert [c.outcome.error_message for c in refused] == ["FLOOD_WAIT_1"]
 
 
+async def test_a_failure_can_wait_for_its_turn(fake, connect):
+    fake.add_channel(username="dozor_digest", title="Дайджест", joined=True)
+    client = await connect()
+    fake.fail("SendMessageRequest", "CHAT_WRITE_FORBIDDEN", times=2, after=1)
+    fake.flood_wait("GetHistoryRequest", seconds=1, after=2)
+    outcomes = []
+    for n in range(4):
+        try:
+            await client.send_message("dozor_digest", f"part {n}")
+            outcomes.append("sent")
+        except errors.ChatWriteForbiddenError:
+            outcomes.append("refused")
+    assert outcomes == ["sent", "refused", "refused", "sent"]
+    for _ in range(3):  # the third is refused once and slept through by Telethon
+        await client.get_messages("dozor_digest", limit=1)
+    history = [c for c in fake.calls if c.name == "GetHistoryRequest"]
+    assert [isinstance(c.outcome, types.RpcError) for c in history] == [False, False, True, False]
+
+
 # 7 -----------------------------------------------------------------------------------------
 
 async def test_dropped_connection_reconnects_and_keeps_receiving(fake, connect):
@@ -372,3 +391,21 @@ async def test_unsupported_request_names_itself(fake, connect):
     with pytest.raises(errors.BadRequestError, match="FAKE_UNSUPPORTED_GetStickersRequest"):
         await client(functions.messages.GetStickersRequest(emoticon="👍", hash=0))
     assert fake.unsupported == ["GetStickersRequest"]
+
+
+async def test_a_repeated_random_id_posts_nothing_twice(tmp_path):
+    from telethon import errors, functions
+
+    fake = FakeTelegram()
+    editors = fake.add_channel(username="editors_room", title="Редакція", joined=True)
+    fake.authorise_session(str(tmp_path / "me"))
+    client = fake.client(str(tmp_path / "me"), request_retries=0)
+    await client.connect()
+    try:
+        request = functions.messages.SendMessageRequest(editors.username, "дайджест", random_id=42)
+        await client(request)
+        with pytest.raises((errors.RandomIdDuplicateError, ValueError)):
+            await client(functions.messages.SendMessageRequest(editors.username, "дайджест", random_id=42))
+        assert [m.message for m in fake.sent(editors)] == ["дайджест"]
+    finally:
+        await client.disconnect()
