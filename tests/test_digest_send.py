@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -10,10 +12,10 @@ from pathlib import Path
 import pytest
 from telethon.tl import types
 
-from bot.archive import Archive
+from bot.archive import Archive, iso
 from bot.archive.digests import digest_status, schedule_since, stored_parts
 from bot.config import Settings
-from bot.digest.sender import run_digests
+from bot.digest.sender import REJECTIONS, owed, run_digests
 from bot.model import Chat
 from bot.telegram import publish
 from bot.telegram.client import open_authorised
@@ -63,14 +65,14 @@ class World:
         for chat in (NEWS, CITY, PRIVATE):
             await self.archive.save_chat(chat)
 
-    def start(self, clock: Clock, retry_delays=FAST, **changes) -> asyncio.Task:
+    def start(self, clock: Clock, retry_delays=FAST, *, ready=None, grace: float = 1800, **changes) -> asyncio.Task:
         self.settings = replace(self.settings, **changes)
 
         async def scheduler():
             if not self.settings.digest_bot_token and self.client is None:
                 self.client = await open_authorised(self.settings, connection=self.telegram.connection)
             await run_digests(self.settings, self.archive, self.client, now=clock, tick=0.02,
-                              retry_delays=retry_delays, titles=TITLES,
+                              retry_delays=retry_delays, titles=TITLES, ready=ready, grace=grace,
                               client_options={"connection": self.telegram.connection})
 
         self.task = asyncio.create_task(scheduler())
@@ -95,13 +97,36 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path):
+async def world(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="dozor.digest")  # the scheduler's rounds, for looked_at
     world = World(tmp_path)
     await world.open()
     yield world
     await world.crash()
     assert not world.telegram.unsupported
     assert not world.telegram.errors
+
+
+async def looked_at(caplog, moment: datetime) -> None:
+    """Wait until the scheduler has begun and finished a whole round, with its clock at `moment`,
+    since this call: the second round logged from now on began after it."""
+    stamp = iso(moment)
+    before = len(caplog.records)
+
+    def rounds():
+        return sum(r.name == "dozor.digest" and r.msg.startswith("digest: looked at") and r.args[0] == stamp
+                   for r in caplog.records[before:])
+
+    await eventually(lambda: rounds() >= 2, f"the scheduler to look at {stamp}")
+
+
+async def status_of(archive: Archive, key: str) -> dict | None:
+    status = await digest_status(archive)
+    return next((d for d in status["pending"] + status["failed"] if d["period"] == key), None)
+
+
+def sends(telegram: FakeTelegram) -> list:
+    return [c for c in telegram.calls if c.name == "SendMessageRequest"]
 
 
 async def seed_day(archive: Archive) -> None:
@@ -123,12 +148,13 @@ async def seed_many(archive: Archive, count: int) -> None:
         await archive.ingest(chat, [(post(chat, n + 1, text, when), matched(text, busification="бусифікація"))])
 
 
-async def test_editors_receive_the_digest_at_digest_time(world):
+async def test_editors_receive_the_digest_at_digest_time(world, caplog):
     await seed_day(world.archive)
     clock = Clock(kyiv("2026-03-20T08:59"))
     world.start(clock)
-    await eventually(lambda: world.archive.row("SELECT 1 FROM digest_schedule"), "the scheduler to start")
-    await asyncio.sleep(0.1)
+    await looked_at(caplog, clock.now)
+    since = await schedule_since(world.archive, clock.now)
+    assert await owed(world.settings, world.archive, clock.now, since) == []
     assert world.sent() == []  # not yet nine
     clock.now = kyiv("2026-03-20T09:00")
     await eventually(lambda: world.sent(), "the digest to arrive")
@@ -145,7 +171,7 @@ async def test_editors_receive_the_digest_at_digest_time(world):
     assert status["last_sent"]["period"] == "daily:2026-03-20" and status["pending"] == []
     # a later look at the same day sends nothing more
     clock.now = kyiv("2026-03-20T15:00")
-    await asyncio.sleep(0.2)
+    await looked_at(caplog, clock.now)
     assert len(world.sent()) == 1
 
 
@@ -173,20 +199,10 @@ async def test_a_300_item_day_arrives_in_several_messages_through_the_bot(world)
     assert "SendMessageRequest" in world.telegram.requests
 
 
-async def test_restart_after_a_crash_mid_digest_sends_only_the_remaining_parts(world, monkeypatch):
+async def test_restart_after_a_crash_mid_digest_sends_only_the_remaining_parts(world):
     await seed_many(world.archive, 60)
     await schedule_since(world.archive, kyiv("2026-03-19T12:00"))
-    original = publish.Publisher.send
-    calls = 0
-
-    async def refused_after_the_first(self, html):
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            world.telegram.fail("SendMessageRequest", "CHAT_WRITE_FORBIDDEN", times=1)
-        return await original(self, html)
-
-    monkeypatch.setattr(publish.Publisher, "send", refused_after_the_first)
+    world.telegram.fail("SendMessageRequest", "CHAT_WRITE_FORBIDDEN", after=1)
     clock = Clock(kyiv("2026-03-20T10:00"))
     world.start(clock, retry_delays=(3600,), digest_topic_cap=1000)
 
@@ -198,18 +214,23 @@ async def test_restart_after_a_crash_mid_digest_sends_only_the_remaining_parts(w
     assert pending["parts_sent"] == 1 and pending["parts"] >= 3
     assert "may not post in @editors" in pending["error"] and "CHAT_WRITE_FORBIDDEN" in pending["error"]
     assert len(world.sent()) == 1
+    [refused_part] = [c.request.random_id for c in sends(world.telegram) if isinstance(c.outcome, types.RpcError)]
     await world.crash()
 
-    monkeypatch.setattr(publish.Publisher, "send", original)
     await world.open()
     world.start(clock)
     await eventually(lambda: len(world.sent()) == pending["parts"], "the remaining parts")
-    await asyncio.sleep(0.2)
+    status = await digest_status(world.archive)
+    assert status["pending"] == [] and status["last_sent"]["parts"] == pending["parts"]
     texts = [m.message for m in world.sent()]
     assert len(texts) == len(set(texts)) == pending["parts"]
     assert [f"частина {n}/{pending['parts']}" in t for n, t in enumerate(texts, start=1)] == [True] * len(texts)
-    status = await digest_status(world.archive)
-    assert status["pending"] == [] and status["last_sent"]["parts"] == pending["parts"]
+    # the refused part went again under the random_id it was frozen with
+    parts = await stored_parts(world.archive, "daily:2026-03-20")
+    assert parts[1]["random_id"] == refused_part
+    ids = [p["random_id"] for p in parts]
+    assert [c.request.random_id for c in sends(world.telegram)] == ids[:2] + ids[1:]
+    assert [p["message_id"] for p in parts] == [m.id for m in world.sent()]
 
 
 async def test_a_missed_schedule_is_sent_on_start(world):
@@ -266,3 +287,169 @@ async def test_a_flood_wait_delays_the_digest_without_losing_it(world):
     assert len(world.sent()) == 1
     status = await digest_status(world.archive)
     assert status["last_sent"]["period"] == "daily:2026-03-20"
+
+
+async def test_the_digest_waits_until_catch_up_has_read_to_the_end_of_its_period(world):
+    await seed_day(world.archive)
+    await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
+    asked: list[datetime] = []
+    caught_up = False
+
+    async def ready(moment: datetime) -> bool:
+        asked.append(moment)
+        return caught_up
+
+    world.start(Clock(kyiv("2026-03-20T09:30")), ready=ready)  # started after an outage
+    await eventually(lambda: len(asked) >= 2, "the scheduler to ask twice whether catch-up is done")
+    assert set(asked) == {kyiv("2026-03-20T09:00")}
+    assert await stored_parts(world.archive, "daily:2026-03-20") is None and world.sent() == []
+    # catch-up reads what was posted during the outage
+    late = "Біля ТЦК на Подолі черга з самого ранку"
+    await world.archive.ingest(CITY, [(post(CITY, 77, late, "2026-03-20T08:40"), matched(late, tcc="ТЦК"))])
+    caught_up = True
+    await eventually(lambda: world.sent(), "the digest")
+    [message] = world.sent()
+    assert "Біля ТЦК на Подолі черга" in message.message and "Пишуть:" in message.message
+
+
+async def test_a_chat_that_is_never_caught_up_delays_the_digest_only_for_the_grace(world, caplog):
+    await seed_day(world.archive)
+    await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
+    asked = 0
+
+    async def never(moment: datetime) -> bool:
+        nonlocal asked
+        asked += 1
+        return False
+
+    world.start(Clock(kyiv("2026-03-20T09:30")), ready=never, grace=0.3)
+    await eventually(lambda: world.sent(), "the digest after the grace")
+    assert asked >= 2  # it did wait
+    [warning] = [r for r in caplog.records if r.name == "dozor.digest" and r.levelno == logging.WARNING]
+    assert "daily:2026-03-20" in warning.getMessage() and "catch-up" in warning.getMessage()
+    assert (await digest_status(world.archive))["last_sent"]["period"] == "daily:2026-03-20"
+
+
+async def test_a_part_telegram_already_holds_is_recorded_and_not_posted_again(world):
+    await seed_day(world.archive)
+    await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
+    # what Telegram answers when the part was accepted before, and its answer was lost
+    world.telegram.fail("SendMessageRequest", "RANDOM_ID_DUPLICATE")
+    world.start(Clock(kyiv("2026-03-20T09:30")))
+
+    async def recorded():
+        return (await digest_status(world.archive))["last_sent"]
+
+    await eventually(recorded, "the digest to count as sent")
+    assert world.sent() == [] and len(sends(world.telegram)) == 1  # asked once, never re-posted
+    [part] = await stored_parts(world.archive, "daily:2026-03-20")
+    assert part["sent_at"] is not None and part["message_id"] is None
+
+
+async def test_stopping_while_a_posted_part_is_being_recorded_still_records_it(world):
+    await seed_many(world.archive, 60)
+    await schedule_since(world.archive, kyiv("2026-03-19T12:00"))
+    world.telegram.flood_wait("SendMessageRequest", seconds=1)  # a one-second pause before part 1
+    clock = Clock(kyiv("2026-03-20T10:00"))
+    world.start(clock, digest_topic_cap=1000)
+
+    async def waiting():
+        pending = (await digest_status(world.archive))["pending"]
+        return pending and pending[0]["attempts"] == 1
+
+    await eventually(waiting, "the flood wait to be recorded")
+    # another writer holds the archive: the scheduler's record of part 1 has to wait for it
+    blocker = sqlite3.connect(world.settings.archive_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        await eventually(lambda: world.sent(), "part 1 to be posted")
+        world.task.cancel()  # the service shuts down right now
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    with contextlib.suppress(asyncio.CancelledError):
+        await world.task
+    world.task = None
+    parts = await stored_parts(world.archive, "daily:2026-03-20")
+    assert parts[0]["sent_at"] is not None and parts[0]["message_id"] == world.sent()[0].id
+    assert all(p["sent_at"] is None for p in parts[1:])
+
+    await world.crash()
+    await world.open()
+    world.start(clock)
+    await eventually(lambda: len(world.sent()) == len(parts), "the remaining parts")
+    status = await digest_status(world.archive)
+    assert status["pending"] == [] and status["last_sent"]["parts"] == len(parts)
+    texts = [m.message for m in world.sent()]
+    assert len(set(texts)) == len(texts) == len(parts)
+
+
+async def test_a_digest_telegram_keeps_refusing_is_given_up_and_the_next_one_still_sent(world, caplog):
+    await seed_day(world.archive)
+    await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
+    world.telegram.fail("SendMessageRequest", "MESSAGE_TOO_LONG", times=REJECTIONS)
+    clock = Clock(kyiv("2026-03-20T09:30"))
+    world.start(clock)
+
+    async def given_up():
+        return (await digest_status(world.archive))["failed"]
+
+    await eventually(given_up, "the digest to be given up")
+    [failed] = (await digest_status(world.archive))["failed"]
+    assert failed["period"] == "daily:2026-03-20" and failed["attempts"] == REJECTIONS
+    assert "too long" in failed["error"] and "MESSAGE_TOO_LONG" in failed["error"]
+    assert failed["failed_at"] and failed["parts_sent"] == 0
+    await looked_at(caplog, clock.now)
+    assert len(sends(world.telegram)) == REJECTIONS  # not tried again
+
+    text = "ТЦК: нові блокпости на виїзді з міста"
+    await world.archive.ingest(NEWS, [(post(NEWS, 502, text, "2026-03-20T18:00"), matched(text, tcc="ТЦК"))])
+    clock.now = kyiv("2026-03-21T09:00")
+    await eventually(lambda: world.sent(), "the next day's digest")
+    [message] = world.sent()
+    assert "20.03.2026 09:00 — 21.03.2026 09:00" in message.message and "нові блокпости" in message.message
+    status = await digest_status(world.archive)
+    assert status["last_sent"]["period"] == "daily:2026-03-21" and status["pending"] == []
+    assert [f["period"] for f in status["failed"]] == ["daily:2026-03-20"]
+
+
+async def test_a_digest_waiting_to_be_retried_does_not_hold_back_the_next_one(world):
+    await seed_day(world.archive)
+    await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
+    world.telegram.fail("SendMessageRequest", "CHAT_WRITE_FORBIDDEN")
+    clock = Clock(kyiv("2026-03-20T09:30"))
+    world.start(clock, retry_delays=(3600,))  # the refused one is next tried in an hour
+
+    async def refused():
+        waiting = await status_of(world.archive, "daily:2026-03-20")
+        return waiting and waiting["attempts"] == 1
+
+    await eventually(refused, "the refusal to be recorded")
+    clock.now = kyiv("2026-03-21T09:00")
+
+    async def next_sent():
+        return await world.archive.row("SELECT 1 FROM digests WHERE period = 'daily:2026-03-21' AND sent_at IS NOT NULL")
+
+    await eventually(next_sent, "the next day's digest")
+    assert [m.message.count("Дайджест") for m in world.sent()] == [1]
+    waiting = await status_of(world.archive, "daily:2026-03-20")
+    assert waiting["attempts"] == 1 and "CHAT_WRITE_FORBIDDEN" in waiting["error"]
+    assert waiting["next_attempt_at"] is not None and "failed_at" not in waiting
+
+
+async def test_an_archive_error_does_not_end_the_scheduler(world, caplog):
+    await seed_day(world.archive)
+    await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
+    async with world.archive.transaction() as db:  # the schedule cannot be read for a while
+        await db.execute("ALTER TABLE digest_schedule RENAME TO digest_schedule_away")
+    task = world.start(Clock(kyiv("2026-03-20T09:30")))
+
+    def failed_twice():
+        return sum(r.getMessage().startswith("digest scheduler failed") for r in caplog.records) >= 2
+
+    await eventually(failed_twice, "the failure to be logged and retried")
+    assert not task.done() and world.sent() == []
+    async with world.archive.transaction() as db:
+        await db.execute("ALTER TABLE digest_schedule_away RENAME TO digest_schedule")
+    await eventually(lambda: world.sent(), "the digest once the archive answers again")
+    assert not task.done()

@@ -5,11 +5,14 @@
     await mark_part_sent(archive, period.key, 1, message_id=42)
     print(await digest_status(archive))
 
-A digest counts as sent only when every part has a Telegram message id; parts are recorded
-one by one, so a crash in the middle resumes at the first part without one.
+A digest counts as sent only when Telegram accepted every part; parts are recorded one by one,
+so a crash in the middle resumes at the first part not accepted, with the random_id it was
+frozen with. A digest whose message Telegram keeps refusing is marked failed: it is shown,
+not retried.
 """
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from bot.archive import Archive, from_iso, iso, utcnow
@@ -103,10 +106,20 @@ async def sent_periods(archive: Archive, after: datetime) -> set[str]:
     return {r["period"] for r in rows}
 
 
-async def stored_parts(archive: Archive, key: str) -> list[dict] | None:
-    """The frozen parts of a period (part, html, message_id), or None if never composed."""
+async def settled_periods(archive: Archive, after: datetime) -> set[str]:
+    """Keys of the periods ending after `after` that are owed no more: sent, or given up."""
     rows = await archive.rows(
-        "SELECT part, html, message_id, sent_at FROM digest_parts WHERE period = ? ORDER BY part", (key,))
+        """SELECT period FROM digests WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL)
+           AND period_end > ?""", (iso(after),))
+    return {r["period"] for r in rows}
+
+
+async def stored_parts(archive: Archive, key: str) -> list[dict] | None:
+    """The frozen parts of a period (part, html, random_id, message_id, sent_at), or None if
+    never composed. A part is accepted when sent_at is set; its message_id may stay unknown."""
+    rows = await archive.rows(
+        """SELECT part, html, random_id, message_id, sent_at FROM digest_parts
+           WHERE period = ? ORDER BY part""", (key,))
     return [dict(r) for r in rows] or None
 
 
@@ -121,15 +134,16 @@ async def save_composed(archive: Archive, period: Period, chat: str, parts: list
         )
         if cursor.rowcount:
             await db.executemany(
-                "INSERT INTO digest_parts (period, part, html) VALUES (?, ?, ?)",
-                [(period.key, n, html) for n, html in enumerate(parts, start=1)],
+                "INSERT INTO digest_parts (period, part, html, random_id) VALUES (?, ?, ?, ?)",
+                [(period.key, n, html, secrets.randbits(63)) for n, html in enumerate(parts, start=1)],
             )
     return await stored_parts(archive, period.key) or []
 
 
-async def mark_part_sent(archive: Archive, key: str, part: int, message_id: int,
+async def mark_part_sent(archive: Archive, key: str, part: int, message_id: int | None,
                          at: datetime | None = None) -> bool:
-    """Telegram accepted one part. True when that completed the digest."""
+    """Telegram accepted one part (message_id None: accepted earlier, id not known). True
+    when that completed the digest."""
     moment = iso(at or utcnow())
     async with archive.transaction() as db:
         await db.execute(
@@ -137,11 +151,11 @@ async def mark_part_sent(archive: Archive, key: str, part: int, message_id: int,
             (message_id, moment, key, part),
         )
         cursor = await db.execute(
-            "SELECT COUNT(*) FROM digest_parts WHERE period = ? AND message_id IS NULL", (key,))
+            "SELECT COUNT(*) FROM digest_parts WHERE period = ? AND sent_at IS NULL", (key,))
         (missing,) = await cursor.fetchone()
         if missing == 0:
             await db.execute(
-                """UPDATE digests SET sent_at = ?, error = NULL, next_attempt_at = NULL
+                """UPDATE digests SET sent_at = ?, error = NULL, next_attempt_at = NULL, failed_at = NULL
                    WHERE period = ? AND sent_at IS NULL""",
                 (moment, key),
             )
@@ -149,32 +163,63 @@ async def mark_part_sent(archive: Archive, key: str, part: int, message_id: int,
 
 
 async def record_refusal(archive: Archive, key: str, reason: str, next_attempt: datetime | None,
-                         at: datetime | None = None) -> None:
-    """Telegram (or the network) refused this attempt; kept for `dozor status`."""
+                         at: datetime | None = None, *, rejected: bool = False) -> int:
+    """Telegram (or the network) refused this attempt; kept for `dozor status`.
+
+    `rejected`: Telegram refused the message itself, which waiting will not change. Returns
+    how many times that has happened to this digest.
+    """
     async with archive.transaction() as db:
         await db.execute(
-            """UPDATE digests SET attempts = attempts + 1, error = ?, error_at = ?, next_attempt_at = ?
+            """UPDATE digests SET attempts = attempts + 1, error = ?, error_at = ?, next_attempt_at = ?,
+                                  rejections = rejections + ?
                WHERE period = ?""",
-            (reason, iso(at or utcnow()), iso(next_attempt), key),
+            (reason, iso(at or utcnow()), iso(next_attempt), int(rejected), key),
+        )
+        cursor = await db.execute("SELECT rejections FROM digests WHERE period = ?", (key,))
+        row = await cursor.fetchone()
+    return row[0] if row else 0
+
+
+async def mark_failed(archive: Archive, key: str, reason: str, at: datetime | None = None) -> None:
+    """Give a digest up: it is no longer owed, and `dozor status` shows why."""
+    async with archive.transaction() as db:
+        await db.execute(
+            """UPDATE digests SET failed_at = ?, error = ?, next_attempt_at = NULL
+               WHERE period = ? AND sent_at IS NULL""",
+            (iso(at or utcnow()), reason, key),
         )
 
 
 async def digest_status(archive: Archive) -> dict:
-    """For `dozor status`: the last digest sent, and every digest still waiting with its reason.
+    """For `dozor status`: the last digest sent, every digest still waiting with its reason,
+    and every digest given up with its reason.
 
         {"last_sent": {"period": "daily:2026-03-29", "sent_at": "...", "parts": 2} | None,
          "pending": [{"period": ..., "parts": 3, "parts_sent": 1, "attempts": 4,
-                      "error": "not allowed to post in @editors: ...", "error_at": ..., "next_attempt_at": ...}]}
+                      "error": "not allowed to post in @editors: ...", "error_at": ..., "next_attempt_at": ...}],
+         "failed": [{"period": ..., "parts": 3, "parts_sent": 0, "attempts": 3,
+                     "error": "Telegram refused a digest part as too long (MESSAGE_TOO_LONG)",
+                     "failed_at": ...}]}
     """
     last = await archive.row(
         """SELECT d.period, d.sent_at, (SELECT COUNT(*) FROM digest_parts p WHERE p.period = d.period) AS parts
            FROM digests d WHERE d.sent_at IS NOT NULL ORDER BY d.period_end DESC LIMIT 1""")
-    pending = await archive.rows(
-        """SELECT d.period, d.chat, d.attempts, d.error, d.error_at, d.next_attempt_at,
-                  COUNT(p.part) AS parts, COUNT(p.message_id) AS parts_sent
+    unsent = await archive.rows(
+        """SELECT d.period, d.chat, d.attempts, d.error, d.error_at, d.next_attempt_at, d.failed_at,
+                  COUNT(p.part) AS parts, COUNT(p.sent_at) AS parts_sent
            FROM digests d LEFT JOIN digest_parts p ON p.period = d.period
            WHERE d.sent_at IS NULL GROUP BY d.period ORDER BY d.period_end""")
+    pending, failed = [], []
+    for row in map(dict, unsent):
+        if row["failed_at"] is None:
+            del row["failed_at"]
+            pending.append(row)
+        else:
+            del row["next_attempt_at"]
+            failed.append(row)
     return {
         "last_sent": dict(last) if last else None,
-        "pending": [dict(r) for r in pending],
+        "pending": pending,
+        "failed": failed,
     }

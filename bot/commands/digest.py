@@ -12,11 +12,11 @@ import asyncio
 import sys
 from datetime import date
 
-from bot.archive import Archive
+from bot.archive import Archive, utcnow
 from bot.archive import digests as store
 from bot.config import load_settings
 from bot.digest.compose import page, utf16_len, visible
-from bot.digest.sender import build, period_for, period_on, send_period, utcnow
+from bot.digest.sender import build, period_for, period_on, send_period
 from bot.lock import AlreadyRunning, StorageLock
 
 HELP = "preview the digest (--preview [--date D] [--html FILE]) or send it now (--send)"

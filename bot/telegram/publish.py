@@ -2,7 +2,7 @@
 
     publisher = Publisher(settings, account_client)
     try:
-        message_id = await publisher.send("<b>Дайджест</b> …")
+        message_id = await publisher.send("<b>Дайджест</b> …", random_id=1234567)  # the part's own
     except PublishError as error:
         print(error.reason)             # written for the operator; retry later
     finally:
@@ -11,6 +11,10 @@
 Through the monitoring account's own client, or, when DIGEST_BOT_TOKEN is set, through a
 bot with its own session file (<storage>/digest-bot.session), so the account stays out of
 the editors' channel. Every Telethon error becomes one of four plain exceptions.
+
+A part keeps one random_id for all its attempts: Telegram refuses a second message with the
+same random_id (RANDOM_ID_DUPLICATE), so a part whose acceptance was never recorded (a crash
+between the two) is not posted twice when it is sent again.
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ import logging
 import re
 from pathlib import Path
 
-from telethon import TelegramClient, errors
+from telethon import TelegramClient, errors, functions, types, utils
+from telethon.extensions import html as telegram_html
 
 from bot.config import Settings
 from bot.telegram.client import make_private
@@ -73,14 +78,19 @@ class Publisher:
     def via(self) -> str:
         return "the digest bot" if self.settings.digest_bot_token else "the account"
 
-    async def send(self, html: str) -> int:
-        """Post one part; returns Telegram's message id."""
+    async def send(self, html: str, random_id: int) -> int | None:
+        """Post one part; returns Telegram's message id, or None when Telegram already holds a
+        message with this random_id (an earlier attempt was accepted but never recorded)."""
         try:
             client = await self._client()
             if self._entity is None:
                 self._entity = await resolve(client, self.chat, join=False)
-            message = await client.send_message(self._entity, html, parse_mode="html", link_preview=False)
-            return message.id
+            text, entities = telegram_html.parse(html)
+            request = functions.messages.SendMessageRequest(
+                peer=self._entity, message=text, entities=entities or None, random_id=random_id, no_webpage=True)
+            return _message_id(await self._invoke_once(client, request), random_id)
+        except errors.RandomIdDuplicateError:
+            return None
         except PublishError:
             raise
         except SubscriptionError as error:
@@ -92,6 +102,20 @@ class Publisher:
             if isinstance(failure, NotAllowed):
                 self._entity = None  # a fixed setting or new rights: look the chat up again
             raise failure from None
+
+    async def _invoke_once(self, client: TelegramClient, request):
+        """One request, one answer.
+
+        `client(request)` re-sends a request refused with a 5xx error five more times, 2 s
+        apart, and Telegram counts RANDOM_ID_DUPLICATE as a 500: a part already posted would
+        spend 12 s being refused and then come back as a bare ValueError that names no error.
+        The digest has its own retries, so the request goes to the connection's sender directly
+        (which still records the updates the answer carries).
+        """
+        await request.resolve(client, utils)
+        if client is self._bot:
+            request = functions.InvokeWithoutUpdatesRequest(request)  # as receive_updates=False does
+        return await client._sender.send(request)
 
     async def close(self) -> None:
         if self._bot is not None:
@@ -167,6 +191,16 @@ class Publisher:
         if isinstance(error, (ConnectionError, OSError, asyncio.TimeoutError)):
             return Unreachable(f"no connection to Telegram ({type(error).__name__}: {error})")
         return None
+
+
+def _message_id(result, random_id: int) -> int | None:
+    """The id Telegram gave the message sent with `random_id`, from sendMessage's answer."""
+    if isinstance(result, types.UpdateShortSentMessage):
+        return result.id
+    for update in getattr(result, "updates", ()):
+        if isinstance(update, types.UpdateMessageID) and update.random_id == random_id:
+            return update.id
+    return None
 
 
 def _code(error: errors.RPCError) -> str:
