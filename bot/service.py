@@ -106,7 +106,8 @@ class Service:
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
                 tasks.create_task(run_media(settings, self.archive, self.client, wake=media_wake), name="media")
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
-                                              titles=lambda: rules.current.topics), name="digest")
+                                              titles=lambda: rules.current.topics, ready=self.caught_up),
+                                  name="digest")
         except* _Stop:
             log.info("shutting down")
         try:

@@ -80,6 +80,9 @@ def _digest_lines(digest: dict) -> list[str]:
     if digest.get("last_sent"):
         last = digest["last_sent"]
         lines.append(f"digest: last sent {last['period']} at {last['sent_at']}")
+    for failed in digest.get("failed", []):
+        lines.append(f"digest {failed['period']}: FAILED after {failed['attempts']} attempts "
+                     f"({failed['parts_sent']}/{failed['parts']} parts sent): {failed['error']}")
     for pending in digest.get("pending", []):
         lines.append(f"digest {pending['period']}: {pending['parts_sent']}/{pending['parts']} parts sent, "
                      f"{pending['attempts']} attempts, next {pending['next_attempt_at'] or '—'}: "
