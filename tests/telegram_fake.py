@@ -585,6 +585,23 @@ class FakeTelegram:
             self._deliver(target, event)
         return message
 
+    def service(self, chat, deliver: bool = True, user=None) -> types.MessageService:
+        """A service message (someone joined by link): it takes the next id, like Telegram's,
+        and carries nothing to archive."""
+        target = self._target(chat)
+        box = self._box_of(target, self._me_id)
+        joiner = self._user_id_of(user) if user is not None else self.stranger.id
+        message = types.MessageService(
+            id=box.take_id(), peer_id=self._peer_of(target, self._me_id), date=_now(),
+            action=types.MessageActionChatJoinedByLink(inviter_id=self._me_id), from_id=types.PeerUser(joiner))
+        bytes(message)
+        box.messages[message.id] = message
+        box.authors[message.id] = joiner
+        event = box.record("new", [message.id], 1)
+        if deliver:
+            self._deliver(target, event)
+        return message
+
     def edit(self, chat, msg_id: int, text: str, deliver: bool = True, *, entities: list | None = None) -> types.Message:
         """Change a message's text (``UpdateEditChannelMessage``/``UpdateEditMessage``, new pts)."""
         target = self._target(chat)

@@ -283,3 +283,32 @@ async def test_stopped_in_the_middle_of_a_catch_up_resumes_without_loss(fake, ru
     async with run_service(chats=("@kyiv_news",)) as running:
         await running.settled()
     await assert_archived_once(fake, settings, news, expected)
+
+
+async def test_joins_in_a_city_chat_move_the_checkpoint_without_a_catch_up(fake, run_service):
+    city = fake.add_channel(username="obolon_chat", title="Оболонь чат", megagroup=True)
+    async with run_service(chats=("@obolon_chat",)) as running:
+        await running.settled()
+        reads = fake.requests.count("GetHistoryRequest")
+        joined = fake.service(city)
+        post = fake.post(city, MATCHING)
+        ingestor = running.service.ingestor
+        await eventually(lambda: ingestor.checkpoints[city.marked_id] == post.id, "the checkpoint to pass both")
+        assert joined.id == post.id - 1
+        assert await running.service.archive.message_ids(city.marked_id) == [post.id]
+        assert fake.requests.count("GetHistoryRequest") == reads  # no gap was suspected
+
+
+async def test_a_join_that_never_arrived_live_is_passed_by_the_catch_up(fake, run_service, settings):
+    city = fake.add_channel(username="obolon_chat", title="Оболонь чат", megagroup=True)
+    first = fake.post(city, MATCHING)
+    fake.service(city)
+    async with run_service(chats=("@obolon_chat",)) as running:
+        await running.settled()
+        joined_last = fake.service(city, deliver=False)
+        running.service.catchup.request(city.marked_id)
+        await eventually(lambda: running.service.ingestor.checkpoints[city.marked_id] == joined_last.id,
+                         "the checkpoint to reach the last service message")
+    async with archive_of(settings) as archive:
+        assert await archive.message_ids(city.marked_id) == [first.id]
+        assert await archive.checkpoint(city.marked_id) == joined_last.id
