@@ -35,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.traffic import Traffic, record, rss_mb  # noqa: E402
+from bench.results import record  # noqa: E402
+from bench.traffic import Traffic, rss_mb  # noqa: E402
 
 UTC = timezone.utc
 CHATS = 500

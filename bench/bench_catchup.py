@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_live import FakeMeter  # noqa: E402
-from bench.traffic import KEYWORDS, Traffic, cpu_seconds, raw_insert_rate, record, rss_mb  # noqa: E402
+from bench.results import record  # noqa: E402
+from bench.traffic import KEYWORDS, Traffic, cpu_seconds, raw_insert_rate, rss_mb  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.service import Service  # noqa: E402
 from tests.telegram_fake import FakeTelegram  # noqa: E402

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import machine  # noqa: E402
 from bot.archive import Archive, iso  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.digest.sender import build, period_on  # noqa: E402
@@ -126,16 +127,6 @@ async def measure(path: Path, period_kind: str, runs: int) -> tuple[list[float],
     return timings, hits, len(parts)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -154,7 +145,7 @@ def main() -> int:
         started = time.perf_counter()
         generate(path, args.messages, args.days)
         print(f"generated {args.messages:,} messages over {args.days} days in {time.perf_counter() - started:.1f} s")
-    print(f"machine: {platform.uname().system} {platform.uname().release} {platform.machine()}, {cpu_model()}, "
+    print(f"machine: {platform.uname().system} {platform.uname().release} {platform.machine()}, {machine()['cpu']}, "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
     for kind in ("daily", "weekly"):
         timings, hits, parts = asyncio.run(measure(path, kind, args.runs))

@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.traffic import KEYWORDS, Traffic, cpu_seconds, percentile, record, rss_mb  # noqa: E402
+from bench.results import record  # noqa: E402
+from bench.traffic import KEYWORDS, Traffic, cpu_seconds, percentile, rss_mb  # noqa: E402
 from bot.archive import Archive  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.service import Service  # noqa: E402

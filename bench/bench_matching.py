@@ -10,10 +10,7 @@ with the odd emoji, Latin look-alike or dotted acronym, as in the real feeds.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import platform
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
 from bot.matching import load_rules, match  # noqa: E402
 from bot.matching.matcher import _evaluate, _Message  # noqa: E402
 
@@ -74,19 +72,6 @@ def measure(fn, texts: list[str]) -> float:
     return len(texts) / best
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
-    return {"uname": uname, "cpu": cpu, "python": platform.python_version()}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=COUNT)
@@ -112,29 +97,16 @@ def main() -> int:
     print(f"normalise + every rule, no index:      {unindexed:,.0f} msgs/s")
 
     if not args.no_record:
-        info = machine()
-        section = f"""
-## Matching
-
-- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC
-- Machine: `{info['uname']}`
-- CPU: {info['cpu']} (one core, single process)
-- Python: {info['python']}
-- Command: `.venv/bin/python bench/bench_matching.py`
-- Workload: {len(texts)} generated messages (seed {SEED}), {chars:.0f} characters on average,
-  {matched / len(texts):.1%} matching a topic; default `keywords.example.toml`; warm caches; best of {ROUNDS} rounds
+        record("Matching", ".venv/bin/python bench/bench_matching.py", f"""
+One core, single process. Workload: {len(texts)} generated messages (seed {SEED}), {chars:.0f} characters
+on average, {matched / len(texts):.1%} matching a topic; default `keywords.example.toml`; warm caches;
+best of {ROUNDS} rounds.
 
 | what | msgs/s |
 |---|---:|
 | normalise + match (lemma index → candidate rules) | {indexed:,.0f} |
 | normalise + evaluate every rule (no index) | {unindexed:,.0f} |
-"""
-        results = ROOT / "bench" / "RESULTS.md"
-        with results.open("a", encoding="utf-8") as f:
-            if results.stat().st_size == 0:
-                f.write("# Benchmark results\n")
-            f.write(section)
-        print(f"recorded in {results}")
+""")
     return 0
 
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from telethon.crypto import aes  # noqa: E402
 
+from bench.results import machine  # noqa: E402
 from bot.archive import Archive  # noqa: E402
 from bot.archive import media as queue  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -110,16 +111,6 @@ async def one_run(size: int, trace: bool) -> dict:
             await client.disconnect()
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=50)
@@ -129,7 +120,7 @@ async def main() -> None:
     traced = await one_run(size, trace=True)
     uname = platform.uname()
     print(f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"- machine: {uname.system} {uname.release} {uname.machine}; {cpu_model()} ({os.cpu_count()} CPUs)")
+    print(f"- machine: {uname.system} {uname.release} {uname.machine}; {machine()['cpu']}")
     print(f"- python {platform.python_version()}; cryptg in use: {aes.cryptg is not None}")
     print(f"- command: `.venv/bin/python bench/bench_media.py{'' if args.mb == 50 else f' --mb {args.mb}'}`")
     print(f"- {args.mb} MB file, 512 KB parts, 1 worker: {timed['seconds']:.2f} s, **{timed['mb_s']:.0f} MB/s**")

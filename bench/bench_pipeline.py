@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.traffic import KEYWORDS, Traffic, cpu_seconds, raw_insert_rate, record  # noqa: E402
+from bench.results import record  # noqa: E402
+from bench.traffic import KEYWORDS, Traffic, cpu_seconds, raw_insert_rate  # noqa: E402
 from bot.archive import Archive  # noqa: E402
 from bot.ingest import Ingestor  # noqa: E402
 from bot.matching import load_rules, match  # noqa: E402

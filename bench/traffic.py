@@ -15,18 +15,15 @@ examples, and another 2% one of its `must_not_match` hard negatives, so the matc
 real work on both. Some posts carry media (photos, videos, voice, documents), some photos
 come as albums with the caption on the first item only.
 
-The same seed always gives the same chats, texts, media and ids. Also here: the machine
-description and the RESULTS.md appender every benchmark shares, and the raw-SQLite
-reference every figure is compared with.
+The same seed always gives the same chats, texts, media and ids. Also here: the raw-SQLite
+reference every figure is compared with, and the process's CPU and memory.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import random
 import sqlite3
-import subprocess
 import time
 import tomllib
 from dataclasses import dataclass
@@ -38,7 +35,6 @@ from bot.model import Post
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = ROOT / "keywords.example.toml"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 UTC = dt.timezone.utc
 
 UK_CHAT = [
@@ -333,35 +329,6 @@ def raw_insert_rate(path: Path, posts: list[Post], batch: int = 500) -> float:
     elapsed = time.perf_counter() - started
     db.close()
     return len(rows) / elapsed
-
-
-# ---- recording ---------------------------------------------------------------------------------
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
-    return {"uname": uname, "cpu": f"{cpu} ({os.cpu_count()} CPUs)", "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version}
-
-
-def record(title: str, command: str, body: str, path: Path = RESULTS) -> None:
-    """Append one section to RESULTS.md: the machine, the date, the command, then `body`."""
-    info = machine()
-    section = (f"\n## {title}\n\n"
-               f"- Date: {dt.datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
-               f"- Machine: `{info['uname']}`\n"
-               f"- CPU: {info['cpu']}; Python {info['python']}; SQLite {info['sqlite']}\n"
-               f"- Command: `{command}`\n\n{body.strip()}\n")
-    with path.open("a", encoding="utf-8") as f:
-        f.write(section)
-    print(f"recorded in {path}")
 
 
 def rss_mb() -> float:
