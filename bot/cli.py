@@ -40,18 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refusals() -> list[tuple[type[BaseException], int, str]]:
+    """Errors a user can cause, with the exit code and how the message is introduced.
+    Imported late so that `dozor --help` stays fast."""
+    from bot.lock import AlreadyRunning
+    from bot.matching import RulesError
+    from bot.telegram.client import NotLoggedIn
+
+    return [
+        (ConfigError, 2, "configuration error: "),
+        (RulesError, 2, "keywords file: "),
+        (NotLoggedIn, 2, ""),
+        (AlreadyRunning, 3, ""),
+        (ArchiveError, 1, ""),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # everything dozor writes (session, archive, media, digests) is private to its owner
     os.umask(0o077)
     try:
         return args.handler(args)
-    except ConfigError as error:
-        print(f"dozor: configuration error: {error}", file=sys.stderr)
-        return 2
-    except ArchiveError as error:
-        print(f"dozor: {error}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        return 130
     except sqlite3.DatabaseError as error:
         print(f"dozor: the archive or session database cannot be used ({error}); "
               "check DOZOR_STORAGE and the files in it", file=sys.stderr)
@@ -60,5 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dozor: no permission for {error.filename}: run dozor as the user that owns DOZOR_STORAGE",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except Exception as error:
+        for kind, code, intro in _refusals():
+            if isinstance(error, kind):
+                print(f"dozor: {intro}{error}", file=sys.stderr)
+                return code
+        raise

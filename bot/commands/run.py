@@ -4,14 +4,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 
 from bot import logs
 from bot.config import load_settings
-from bot.lock import AlreadyRunning
-from bot.matching import RulesError
 from bot.service import Service
-from bot.telegram.client import NotLoggedIn
 
 HELP = "run the monitoring service (needs a session from `dozor login`)"
 
@@ -23,17 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     logs.setup(settings.log_level)
-    try:
-        asyncio.run(_run(Service(settings)))
-    except NotLoggedIn as error:
-        print(f"dozor: {error}", file=sys.stderr)
-        return 2
-    except AlreadyRunning as error:
-        print(f"dozor: {error}", file=sys.stderr)
-        return 3
-    except RulesError as error:
-        print(f"dozor: keywords file: {error}", file=sys.stderr)
-        return 2
+    asyncio.run(_run(Service(settings)))  # refusals (no session, a second run) are reported by bot.cli
     return 0
 
 
