@@ -133,6 +133,17 @@ def test_dozor_check_jsonl(tmp_path, capsys):
                      {"id": "b", "topics": [], "rules": []}]
 
 
+def test_dozor_check_jsonl_names_the_lines_it_could_not_check(tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "text": "СЗЧ"}\nnot json\n{"id": 3}\n', encoding="utf-8")
+    assert dozor(["check", "--jsonl", str(source), "--keywords", str(EXAMPLE)]) == 1
+    captured = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == [1]
+    assert f"{source}:2:" in captured.err and f"{source}:3:" in captured.err
+    assert dozor(["check", "--jsonl", str(tmp_path / "missing.jsonl"), "--keywords", str(EXAMPLE)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
 def test_dozor_check_reports_a_broken_keywords_file(tmp_path, capsys):
     path = tmp_path / "keywords.toml"
     path.write_text(GOOD.replace('topic = "szch"', 'topic = "szch"\ntopik = 1'), encoding="utf-8")

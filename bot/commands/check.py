@@ -85,7 +85,12 @@ def highlight(text: str, m: Match, colour: bool) -> str:
 
 
 def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
-    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    """Exit 0 when every line was checked, 1 when some lines were not (each one named)."""
+    try:
+        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    except OSError as error:
+        print(f"dozor check: cannot read {source}: {error.strerror}", file=sys.stderr)
+        return 2
     bad = 0
     try:
         for number, line in enumerate(stream, 1):
@@ -104,4 +109,6 @@ def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
     finally:
         if stream is not sys.stdin:
             stream.close()
-    return 0
+    if bad:
+        print(f"dozor check: {bad} line(s) of {source} were not checked", file=sys.stderr)
+    return 1 if bad else 0
