@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from bot.matching import load_rules, match, parse_rules
@@ -9,6 +10,7 @@ from bot.model import Chat
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELLED = Path(__file__).parent / "data" / "labelled_messages.jsonl"
+HELDOUT = Path(__file__).parent / "data" / "heldout_messages.jsonl"
 
 
 def rules_with(rule: str, extra: str = ""):
@@ -109,10 +111,16 @@ def test_match_never_raises(text):
         assert 0 <= m.start <= m.end <= len(text)
 
 
-def test_default_keywords_on_the_labelled_set():
+@pytest.mark.parametrize("path", [
+    LABELLED,
+    # written afterwards by someone who never saw the rules; its mistakes were only ever passed
+    # on as patterns ("grabbing verbs near a vehicle"), never as messages to fit
+    HELDOUT,
+], ids=["labelled", "held-out"])
+def test_default_keywords_reach_precision_and_recall_of_090_per_topic(path):
     rules = load_rules(ROOT / "keywords.example.toml")
-    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert len(rows) >= 300
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 240
     assert sum(not r["topics"] for r in rows) >= 0.4 * len(rows)
     counts = {topic: [0, 0, 0] for topic in rules.topics}  # tp, fp, fn
     mistakes = []
