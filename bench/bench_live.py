@@ -32,6 +32,7 @@ import random
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +170,9 @@ async def run(args) -> dict:
                     break
                 await wait_for(lambda: service.feed.queue.empty(), 30)
             if args.minutes:
+                if args.trace_memory:
+                    tracemalloc.start(16)
+                    baseline = tracemalloc.take_snapshot()
                 loop_started = time.perf_counter()
                 while time.perf_counter() - loop_started < args.minutes * 60:
                     result = await step(fake, meter, channels, traffic, rnd, args.rates[0], 30)
@@ -176,6 +180,9 @@ async def run(args) -> dict:
                     out["samples"].append((minute, result))
                     print(f"  {minute:5.1f} min: RSS {result['rss']:.0f} MB, p99 {result['p99'] * 1000:.1f} ms",
                           flush=True)
+                if args.trace_memory:
+                    out["growth"] = attribute_growth(tracemalloc.take_snapshot().compare_to(baseline, "traceback"))
+                    tracemalloc.stop()
             ingestor = service.ingestor
             out["state"] = {
                 "Ingestor.chats": len(ingestor.chats), "Ingestor.checkpoints": len(ingestor.checkpoints),
@@ -191,6 +198,26 @@ async def run(args) -> dict:
     return out
 
 
+def attribute_growth(diff) -> dict[str, float]:
+    """Memory still held at the end of the long run, in MB, by whose code allocated it: the
+    offline Telegram (it keeps every post), this benchmark's own bookkeeping, the service,
+    or Telethon and the standard library on the service's behalf."""
+    owners = {"offline Telegram": "tests/telegram_fake.py", "benchmark": "/bench/", "dozor": "/bot/"}
+    growth = dict.fromkeys([*owners, "Telethon / other, for the service"], 0.0)
+    lines: collections.Counter[str] = collections.Counter()
+    for stat in diff:
+        files = [frame.filename for frame in stat.traceback]
+        owner = next((name for name, part in owners.items() if any(part in f for f in files)),
+                     "Telethon / other, for the service")
+        growth[owner] += stat.size_diff / 2**20
+        if owner == "dozor":
+            frame = next(f for f in reversed(stat.traceback) if "/bot/" in f.filename)  # the innermost
+            lines[f"{frame.filename.split('/bot/')[-1]}:{frame.lineno}"] += stat.size_diff
+    for where, size in lines.most_common(5):
+        print(f"    dozor {where}: {size / 2**20:+.2f} MB")
+    return growth
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, default=500)
@@ -199,6 +226,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of every later step")
     parser.add_argument("--minutes", type=float, default=0.0, help="then post at the first rate this long, "
                                                                    "sampling RSS every 30 s")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="with --minutes: attribute the memory that grew to its owner (slower)")
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--dir", default=None)
     parser.add_argument("--no-record", action="store_true")
@@ -221,6 +250,9 @@ def main() -> int:
     if out["samples"]:
         summary += "\n\nLonger run at {:.0f} msg/s, RSS by minute: ".format(args.rates[0]) + ", ".join(
             f"{m:.1f}: {r['rss']:.0f} MB" for m, r in out["samples"]) + "."
+    if out.get("growth"):
+        summary += ("\n\nMemory grown during the longer run, by owner (tracemalloc): " + ", ".join(
+            f"{owner} {mb:+.1f} MB" for owner, mb in out["growth"].items()) + ".")
     summary += ("\n\nState after the run: " + ", ".join(f"{k} {v}" for k, v in out["state"].items())
                 + f"; {out['archived']} messages archived.")
     table = "\n".join(lines)
