@@ -242,3 +242,12 @@ async def test_a_300_item_day_is_split_between_items_within_telegrams_limit(arch
         seen.extend(headers)
     assert len(seen) == 300 and len(set(seen)) == 300
     assert parts[1].startswith("<b>━━ ") and "частина 2/" in parts[1]
+
+
+async def test_a_repost_in_the_same_chat_is_called_a_repeat_not_by_the_chat_title(archive):
+    text = "ТЦК на виїзді з Броварів, перевіряють документи"
+    for n in range(2):
+        await archive.ingest(NEWS, [(post(NEWS, 300 + n, text, f"2026-03-19T1{n}:00"), matched(text, tcc="ТЦК"))])
+    [part] = await digest_of(archive)
+    assert part.count("на виїзді з Броварів") == 1
+    assert f'також у: <a href="https://t.me/{NEWS.username}/301">повтор тут</a>' in part

@@ -46,6 +46,7 @@ WORDS = {
     "edited": "✏️ змінено",
     "deleted": "🗑 видалено",
     "also_in": "також у",
+    "again_here": "повтор тут",
     "and_more": "та ще {n}",
     "more": "…і ще {n} — ",
     "continued": "(далі)",
@@ -264,7 +265,9 @@ def render_item(item: Item, tz: ZoneInfo) -> str:
 def _also_in(item: Item) -> str:
     names = []
     for copy in item.copies:
-        title = html.escape(_cut(copy.chat_title, TITLE), quote=False)
+        # a repost inside the same chat is named as such, not by the chat's own title again
+        same = copy.chat_id == item.hit.chat_id
+        title = WORDS["again_here"] if same else html.escape(_cut(copy.chat_title, TITLE), quote=False)
         names.append(title if copy.deleted else f'<a href="{html.escape(copy.link)}">{title}</a>')
     shown = names[:ALSO_IN]
     if len(names) > ALSO_IN:
