@@ -25,4 +25,4 @@ test: $(STAMP_TEST)
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 login: $(STAMP_RUN)
-	$(VENV)/bin/dozor login
+	$(VENV)/bin/dozor login $(ARGS)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from bot.archive import Archive
 from bot.ingest import Ingestor
-from bot.telegram.history import read_since
+from bot.telegram.history import newest_id, read_since
 
 log = logging.getLogger("dozor.catchup")
 
@@ -94,11 +94,17 @@ class CatchUp:
         if recheck and checkpoint:
             await self._recheck(chat_id, checkpoint)
         since = None if checkpoint else started - self.backfill
+        latest_before = 0 if checkpoint else await newest_id(self.client, chat_id)
         read = 0
         async for page in read_since(self.client, chat_id, min_id=checkpoint, since=since,
                                      wait_time=self.wait_time):
             await self.ingestor.history_page(chat, page)
             read += len(page)
+        if not checkpoint and not self.ingestor.checkpoints.get(chat_id, 0) and latest_before:
+            # nothing in the backfill window: anchor the checkpoint at what was the latest message
+            # before the read (anything newer is read next time), or the next read would look back
+            # from a later moment and miss what came between
+            await self.ingestor.advance(chat, latest_before)
         self.last_read[chat_id] = started
         await self.archive.mark_read(chat_id, started)
         if read:

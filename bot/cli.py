@@ -26,15 +26,19 @@ from bot.config import ConfigError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dozor", description=bot.__doc__.split(": ", 1)[-1])
     parser.add_argument("--version", action="version", version=f"dozor {__version__}")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="settings file (default: config.env if present); the environment overrides it")
+    config_help = "settings file (default: config.env if present); the environment overrides it"
+    parser.add_argument("--config", type=Path, default=None, help=config_help)
+    # also accepted after the sub-command (dozor status --config prod.env); SUPPRESS keeps the
+    # value given before it when it is not repeated
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         name = getattr(module, "NAME", info.name)
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[common])
         module.configure(command)
         command.set_defaults(handler=module.main)
     return parser
@@ -73,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     except Exception as error:
+        # a failure inside the service's TaskGroup arrives wrapped; one cause is told as itself
+        cause = error
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]
         for kind, code, intro in _refusals():
-            if isinstance(error, kind):
-                print(f"dozor: {intro}{error}", file=sys.stderr)
+            if isinstance(cause, kind):
+                print(f"dozor: {intro}{cause}", file=sys.stderr)
                 return code
         raise

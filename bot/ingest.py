@@ -25,7 +25,7 @@ log = logging.getLogger("dozor.ingest")
 
 
 class Ingestor:
-    def __init__(self, archive: Archive, rules, on_gap: Callable[[int], None] = lambda chat_id: None,
+    def __init__(self, archive: Archive, rules, on_gap: Callable[..., None] = lambda chat_id, recheck=False: None,
                  on_archived: Callable[[], None] = lambda: None):
         self.archive = archive
         self.rules = rules  # a RulesHolder: .current is swapped when the file changes
@@ -63,8 +63,10 @@ class Ingestor:
 
     async def history_page(self, chat: Chat, page: Page) -> None:
         """A page read from history, ascending and contiguous from the checkpoint."""
+        checkpoint = self.checkpoints.get(chat.id, 0)
         for message_id, reason in page.broken:
-            await self.archive.record_failure("convert", reason, chat.id, message_id)
+            if message_id > checkpoint:  # a recheck re-reads older ones: they are recorded already
+                await self.archive.record_failure("convert", reason, chat.id, message_id)
         try:
             await self._store(chat, page.posts, advance=True)
         except sqlite3.Error:
@@ -75,31 +77,36 @@ class Ingestor:
             log.warning("%s: page of %d failed (%s); storing one by one", chat.title, len(page.posts), error)
             for post in page.posts:
                 await self._store_one(chat, post, advance=True)
-        await self._advance(chat, page.last_id)
+        await self.advance(chat, page.last_id)
 
-    async def _advance(self, chat: Chat, message_id: int) -> None:
+    async def advance(self, chat: Chat, message_id: int) -> None:
         """Service messages take ids too: the checkpoint passes them without storing anything."""
         if message_id > self.checkpoints.get(chat.id, 0):
             await asyncio.shield(self.archive.advance_checkpoint(chat.id, message_id))
-            self.checkpoints[chat.id] = message_id
+            # live messages may have moved it further meanwhile
+            self.checkpoints[chat.id] = max(self.checkpoints.get(chat.id, 0), message_id)
 
     async def live(self, post: Post) -> None:
         chat = self.chats.get(post.chat_id)
         if chat is None:
             return
-        self.last_live[chat.id] = datetime.now(timezone.utc)
+        heard = datetime.now(timezone.utc)
         checkpoint = self.checkpoints.get(chat.id, 0)
         own_numbering = chat.numbers_its_own_messages
+        gap = own_numbering and post.message_id > checkpoint + 1
+        if gap:
+            self.on_gap(chat.id)  # asked first, so nobody sees the chat as complete meanwhile
         await self._store_one(chat, post, advance=own_numbering and post.message_id == checkpoint + 1)
-        if own_numbering and post.message_id > checkpoint + 1:
-            self.on_gap(chat.id)
+        if not gap:
+            # complete up to now only if nothing is missing before this message
+            self.last_live[chat.id] = heard
 
     async def service_message(self, chat_id: int, message_id: int) -> None:
         """A join, pin or title change: nothing to archive, but its id is no gap."""
         chat = self.chats.get(chat_id)
         if chat is not None and chat.numbers_its_own_messages \
                 and message_id == self.checkpoints.get(chat_id, 0) + 1:
-            await self._advance(chat, message_id)
+            await self.advance(chat, message_id)
 
     async def edited(self, post: Post) -> None:
         chat = self.chats.get(post.chat_id)

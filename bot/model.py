@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
+# Telethon marks a channel's id as -(10**12 + id): every marked id below this is a channel
+CHANNEL_ID_OFFSET = -10**12
+
+
 @dataclass(frozen=True, slots=True)
 class Chat:
     """A monitored chat as the archive remembers it."""
@@ -23,13 +27,12 @@ class Chat:
     def numbers_its_own_messages(self) -> bool:
         """Channels and supergroups number messages 1, 2, 3 …; basic groups and private chats
         share one sequence across the whole account, so a jump in ids there means nothing."""
-        return str(self.id).startswith("-100")
+        return self.id < CHANNEL_ID_OFFSET
 
     @property
     def internal_id(self) -> int:
         """The id used in private t.me/c/<id>/<msg> links (the marked id without -100)."""
-        text = str(self.id)
-        return int(text[4:]) if text.startswith("-100") else abs(self.id)
+        return CHANNEL_ID_OFFSET - self.id if self.id < CHANNEL_ID_OFFSET else abs(self.id)
 
     def link(self, message_id: int) -> str:
         if self.username:

@@ -11,12 +11,13 @@ digest run beside them; the digest waits until catch-up has covered its period.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.archive import Archive
-from bot.catchup import CatchUp
+from bot.catchup import RECHECK, CatchUp
 from bot.config import Settings
 from bot.digest.sender import run_digests
 from bot.ingest import Ingestor
@@ -59,14 +60,29 @@ class Service:
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
             self.archive = await Archive.open(settings.archive_path)
             try:
-                self.client = await open_authorised(settings, **self.client_options)
+                self.client = await _unless_stopped(open_authorised(settings, **self.client_options), stop)
+                if self.client is None:
+                    log.info("stopped while connecting")
+                    return
                 try:
                     await self._serve(rules, stop)
                 finally:
                     await self.client.disconnect()
+                # after the disconnect no update can arrive any more: write what is queued
+                await self._flush()
             finally:
                 await self.archive.close()
         log.info("stopped cleanly")
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.wait_for(self.feed.flush(), FLUSH_LIMIT)
+        except TimeoutError:
+            log.warning("%d live updates left unwritten; the next start re-reads new messages, "
+                        "and edits or deletions among the last %d", self.feed.queue.qsize(), RECHECK)
+
+    def catchup_request(self, chat_id: int, recheck: bool = False) -> None:
+        self.catchup.request(chat_id, recheck)
 
     async def caught_up(self, moment: datetime) -> bool:
         """Has every watched chat been read at least up to `moment`? (for the digest)"""
@@ -75,7 +91,7 @@ class Service:
     async def _serve(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         settings = self.settings
         media_wake = asyncio.Event()
-        self.ingestor = Ingestor(self.archive, rules, on_gap=lambda chat_id: self.catchup.request(chat_id),
+        self.ingestor = Ingestor(self.archive, rules, on_gap=self.catchup_request,
                                  on_archived=media_wake.set)
         self.catchup = CatchUp(self.client, self.ingestor, self.archive,
                                backfill=timedelta(hours=settings.backfill_hours),
@@ -110,10 +126,6 @@ class Service:
                                   name="digest")
         except* _Stop:
             log.info("shutting down")
-        try:
-            await asyncio.wait_for(self.feed.flush(), FLUSH_LIMIT)
-        except TimeoutError:
-            log.warning("%d live updates left unwritten; the next start re-reads them", self.feed.queue.qsize())
 
     async def _start(self) -> None:
         log.info("signed in as %s", await account_name(self.client))
@@ -162,3 +174,18 @@ class Service:
             if self.unresolved:
                 await self._subscribe(tuple(self.unresolved))
                 await track_updates(self.client)
+
+
+async def _unless_stopped(connecting, stop: asyncio.Event):
+    """Connecting retries for as long as Telegram is out of reach; a stop must still be obeyed."""
+    connect, stopped = asyncio.ensure_future(connecting), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if connect.done():
+        return connect.result()
+    connect.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await connect
+    return None

@@ -11,7 +11,7 @@ from bot.archive.schema import MIGRATIONS
 from bot.model import Chat, Match, MatchResult, MediaRef, Post
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-CHAT = Chat(id=-1001234, title="Київ новини", username="kyiv_news")
+CHAT = Chat(id=-1001234567890, title="Київ новини", username="kyiv_news")
 HIT = MatchResult(matches=(Match("enlistment_centre", "tck", "ТЦК", 0, 3),), language="uk")
 MISS = MatchResult()
 
@@ -139,3 +139,27 @@ async def test_an_edit_that_adds_or_swaps_a_file_queues_the_download(archive):
     assert [r["status"] for r in await archive.rows("SELECT status FROM media")] == ["done"]  # same file
     await archive.ingest(CHAT, [(post(1, media=video), HIT)], advance_checkpoint=False)
     assert [r["status"] for r in await archive.rows("SELECT status FROM media")] == ["pending"]  # swapped
+
+
+async def test_a_deletion_without_a_chat_never_marks_a_supergroup_message(archive):
+    # Telegram names no chat for deletions in private chats and basic groups, whose ids come from
+    # one account-wide sequence; supergroups number their own messages, so the ids collide
+    basic = Chat(id=-4242, title="Батьківський чат", kind="group")
+    await archive.save_chat(basic)
+    await archive.ingest(CHAT, [(post(7), HIT)])
+    await archive.ingest(basic, [(Post(basic.id, 7, T0, "ТЦК біля школи"), HIT)])
+    assert await archive.mark_deleted(None, [7], T0) == 1
+    assert (await archive.message(CHAT.id, 7))["deleted_at"] is None
+    assert (await archive.message(basic.id, 7))["deleted_at"] is not None
+
+
+async def test_a_page_read_before_an_edit_does_not_undo_it(archive):
+    edited_at = T0 + timedelta(hours=2)
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро"), HIT)])
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро, вже поїхали", edit_date=edited_at), HIT)], False)
+    # a history page fetched before the edit arrives after it
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро", views=900), HIT)])
+    stored = await archive.message(CHAT.id, 1)
+    assert stored["text"] == "ТЦК біля метро, вже поїхали"
+    assert [v["text"] for v in stored["versions"]] == ["ТЦК біля метро"]
+    assert stored["views"] == 900  # the counters are still news

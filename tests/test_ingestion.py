@@ -2,6 +2,8 @@
 real SQLite archive."""
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -274,7 +276,8 @@ async def test_stopped_in_the_middle_of_a_catch_up_resumes_without_loss(fake, ru
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     expected = publish(fake, news, 450)
     # the second page is held back by a flood wait, and the stop arrives while it waits
-    fake.flood_wait("GetHistoryRequest", seconds=3, after=1)
+    # (the first GetHistory asks for the newest id, the second reads the first page)
+    fake.flood_wait("GetHistoryRequest", seconds=3, after=2)
     async with run_service(chats=("@kyiv_news",)) as running:
         await eventually(lambda: running.service.ingestor.checkpoints.get(news.marked_id, 0) > 0,
                          "the first page")
@@ -312,3 +315,68 @@ async def test_a_join_that_never_arrived_live_is_passed_by_the_catch_up(fake, ru
     async with archive_of(settings) as archive:
         assert await archive.message_ids(city.marked_id) == [first.id]
         assert await archive.checkpoint(city.marked_id) == joined_last.id
+
+
+async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(tmp_path):
+    """The digest freezes a period only once every chat is complete up to its end; a live
+    message that reveals missing ones must not count as that."""
+    from bot.archive import Archive
+    from bot.ingest import Ingestor
+    from bot.model import Chat, Post
+    from bot.rules_reload import RulesHolder
+    from tests.conftest import EXAMPLE_KEYWORDS
+
+    chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
+    asked = []
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    try:
+        await archive.save_chat(chat, "@kyiv_news")
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS),
+                            on_gap=lambda chat_id, recheck=False: asked.append(chat_id))
+        await ingestor.watch(chat)
+        now = datetime.now(timezone.utc)
+        await ingestor.live(Post(chat.id, 1, now, MATCHING))
+        assert ingestor.last_live[chat.id] and not asked and ingestor.checkpoints[chat.id] == 1
+        heard_before = ingestor.last_live[chat.id]
+        await ingestor.live(Post(chat.id, 5, now, MATCHING))  # 2, 3 and 4 never arrived
+        assert asked == [chat.id]
+        assert ingestor.last_live[chat.id] == heard_before and ingestor.checkpoints[chat.id] == 1
+        assert await archive.message_ids(chat.id) == [1, 5]
+    finally:
+        await archive.close()
+
+
+async def test_a_new_chat_anchors_its_checkpoint_even_with_nothing_in_the_backfill_window(
+        fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    long_ago = datetime.now(timezone.utc) - timedelta(days=3)
+    old = [fake.post(news, MATCHING, date=long_ago) for _ in range(3)]
+    async with run_service(chats=("@kyiv_news",), backfill_hours=24) as running:
+        await running.settled()
+        assert running.service.ingestor.checkpoints[news.marked_id] == old[-1].id
+        assert await running.service.archive.message_ids(news.marked_id) == []  # older than the window
+    # posted while the service was down for longer than the backfill window
+    late = fake.post(news, MATCHING + " пізно", date=long_ago + timedelta(hours=1))
+    async with run_service(chats=("@kyiv_news",), backfill_hours=24) as running:
+        await running.settled()
+    async with archive_of(settings) as archive:
+        assert late.id in await archive.message_ids(news.marked_id)
+
+
+async def test_a_stop_is_obeyed_while_telegram_is_out_of_reach(settings, fake):
+    from telethon.network.connection import ConnectionTcpFull
+
+    from bot.service import Service
+
+    class Unreachable(ConnectionTcpFull):
+        async def _connect(self, timeout=None, ssl=None):
+            raise ConnectionRefusedError("network is down")
+
+    service = Service(replace(settings, chats=("@kyiv_news",)), client_options={"connection": Unreachable})
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await eventually(lambda: settings.lock_path.exists(), "the service to start connecting")
+    await asyncio.sleep(0)  # let it reach the retry loop
+    stop.set()
+    await asyncio.wait_for(task, 20)
+    assert not service.ready.is_set()

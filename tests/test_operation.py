@@ -59,6 +59,12 @@ def test_environment_overrides_the_file(tmp_path, capsys, monkeypatch):
     assert "0123456789abcdef" not in out and "********ef" in out  # the secret is masked
 
 
+def test_config_may_come_after_the_sub_command(tmp_path, capsys):
+    config = write_config(tmp_path, DIGEST_TIME="06:45")
+    assert main(["config", "--config", config]) == 0
+    assert "06:45" in capsys.readouterr().out
+
+
 def test_missing_session_says_to_log_in(tmp_path, capsys):
     config = write_config(tmp_path, TG_API_ID="1", TG_API_HASH="abc", DOZOR_STORAGE=tmp_path / "s",
                           DOZOR_KEYWORDS=EXAMPLE_KEYWORDS)
@@ -101,16 +107,21 @@ async def test_second_run_on_the_same_storage_is_refused(fake, run_service, sett
         assert f"another dozor (pid {os.getpid()}) is already running" in err.decode()
 
 
-async def test_sigterm_stops_cleanly_with_everything_committed(fake, settings):
+async def test_sigterm_in_the_middle_of_a_catch_up_commits_what_was_read(fake, settings):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
-    posts = [fake.post(news, f"{MATCHING} {n}") for n in range(5)]
-    service = Service(replace(settings, chats=("@kyiv_news",)), client_options={"connection": fake.connection}, history_wait=0)
+    posts = [fake.post(news, f"{MATCHING} {n}") for n in range(250)]
+    # the newest-id lookup and the first page go through; the second page waits on a flood wait
+    fake.flood_wait("GetHistoryRequest", seconds=3, after=2)
+    service = Service(replace(settings, chats=("@kyiv_news",)), client_options={"connection": fake.connection},
+                      history_wait=0)
     task = asyncio.create_task(_run(service))
-    await eventually(lambda: service.ready.is_set() and service.catchup.idle and not service.catchup.busy,
-                     "the service to catch up")
+    await eventually(lambda: service.ready.is_set() and service.ingestor.checkpoints.get(news.marked_id),
+                     "the first page")
     os.kill(os.getpid(), signal.SIGTERM)
     await asyncio.wait_for(task, 30)  # returns normally: exit code 0 in `dozor run`
     async with archive_of(settings) as archive:
-        assert await archive.message_ids(news.marked_id) == [p.id for p in posts]
+        first_page = [p.id for p in posts[:100]]
+        assert await archive.message_ids(news.marked_id) == first_page
+        assert await archive.checkpoint(news.marked_id) == first_page[-1]
     assert stat.S_IMODE(settings.session_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(settings.archive_path.stat().st_mode) == 0o600

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import AsyncIterator, Iterable
 import aiosqlite
 
 from bot.archive.schema import MIGRATIONS
-from bot.model import Chat, ChatStatus, MatchResult, MediaRef, Post
+from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
 
@@ -117,7 +118,9 @@ class Archive:
                 await self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
             except BaseException:
-                if self.db.in_transaction:
+                # always: a BEGIN cancelled on our side may still run in aiosqlite's thread, and
+                # requests run in order, so this ROLLBACK lands after it
+                with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active"
                     await self.db.execute("ROLLBACK")
                 raise
             else:
@@ -232,6 +235,13 @@ class Archive:
                     report.matched += bool(result)
                 else:
                     rowid, text, edit_date = row
+                    if edit_date is not None and (post.edit_date is None or iso(post.edit_date) < edit_date):
+                        # read before an edit we already hold (a history page fetched before the
+                        # live edit arrived): only the counters are news
+                        await db.execute(
+                            "UPDATE messages SET views = COALESCE(?, views), forwards = COALESCE(?, forwards) "
+                            "WHERE id = ?", (post.views, post.forwards, rowid))
+                        continue
                     if text != post.text:
                         await _keep_version(db, rowid, text, edit_date, now)
                         report.edited += 1
@@ -271,17 +281,19 @@ class Archive:
 
     async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime) -> int:
         """Mark messages deleted (never erase). chat_id None: Telegram did not say which chat,
-        which only happens outside channels, so every non-channel chat is searched."""
+        which only happens outside channels and supergroups."""
         ids = list(message_ids)
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
         async with self.transaction() as db:
             if chat_id is None:
+                # only chats whose ids come from the account-wide sequence (basic groups, private
+                # chats): supergroups number their own messages and would collide
                 cursor = await db.execute(
                     f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND message_id IN ({marks})
-                        AND chat_id IN (SELECT id FROM chats WHERE kind != 'channel')""",
-                    (iso(at), *ids),
+                        AND chat_id > ?""",
+                    (iso(at), *ids, CHANNEL_ID_OFFSET),
                 )
             else:
                 cursor = await db.execute(

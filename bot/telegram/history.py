@@ -55,3 +55,10 @@ async def read_since(client: TelegramClient, chat_id: int, *, min_id: int = 0, m
             page = Page(last_id=page.last_id)
     if len(page) or page.last_id > min_id:
         yield page
+
+
+async def newest_id(client: TelegramClient, chat_id: int) -> int:
+    """The id of the chat's latest message (0 for an empty chat)."""
+    entity = await client.get_input_entity(chat_id)
+    latest = await client.get_messages(entity, limit=1)
+    return latest[0].id if latest else 0

@@ -86,7 +86,8 @@ class LiveFeed:
             chat_id = payload[0].chat_id if kind in ("new", "edit") else payload[0]
             log.error("live %s in chat %s not written (%s); will re-read it from history", kind, chat_id, error)
             if chat_id is not None:
-                self.ingestor.on_gap(chat_id)
+                # an edit or deletion is only found again by re-reading below the checkpoint
+                self.ingestor.on_gap(chat_id, recheck=kind != "new")
             await asyncio.sleep(1.0)
         except Exception:
             log.exception("live %s could not be applied", kind)
