@@ -163,3 +163,13 @@ async def test_a_page_read_before_an_edit_does_not_undo_it(archive):
     assert stored["text"] == "ТЦК біля метро, вже поїхали"
     assert [v["text"] for v in stored["versions"]] == ["ТЦК біля метро"]
     assert stored["views"] == 900  # the counters are still news
+
+
+async def test_a_deletion_that_overtakes_its_history_page_still_marks_the_message(archive):
+    await archive.ingest(CHAT, [(post(1), HIT)])
+    # the live deletion of message 2 is written while the page that carries it is still being read
+    assert await archive.mark_deleted(CHAT.id, [2], T0) == 0
+    await archive.ingest(CHAT, [(post(2), HIT), (post(3), HIT)])
+    assert (await archive.message(CHAT.id, 2))["deleted_at"] == T0.isoformat()
+    assert (await archive.message(CHAT.id, 3))["deleted_at"] is None
+    assert await archive.rows("SELECT * FROM early_deletions") == []  # nothing kept once passed

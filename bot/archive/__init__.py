@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -277,6 +278,8 @@ class Archive:
                        RETURNING checkpoint""",
                     (newest.message_id, iso(newest.date), chat.id),
                 )
+                await db.execute("DELETE FROM early_deletions WHERE chat_id = ? AND message_id <= ?",
+                                 (chat.id, found[0][0] if found else 0))
             else:
                 found = await db.execute_fetchall("SELECT checkpoint FROM chats WHERE id = ?", (chat.id,))
             report.checkpoint = found[0][0] if found else 0
@@ -303,6 +306,15 @@ class Archive:
                     f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND chat_id = ?
                         AND message_id IN ({marks})""",
                     (iso(at), chat_id, *ids),
+                )
+                # a deletion can overtake the history page that carries the message: kept until
+                # the page is written (see _insert_message) or the checkpoint passes it
+                await db.execute(
+                    f"""INSERT OR IGNORE INTO early_deletions (chat_id, message_id, deleted_at)
+                        SELECT ?, value, ? FROM json_each(?)
+                        WHERE value > (SELECT checkpoint FROM chats WHERE id = ?)
+                          AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND message_id = value)""",
+                    (chat_id, iso(at), json.dumps(ids), chat_id, chat_id),
                 )
             return cursor.rowcount
 
@@ -404,6 +416,11 @@ async def _insert_message(db: aiosqlite.Connection, post: Post, result: MatchRes
     rowid = cursor.lastrowid
     if post.media is not None:
         await _insert_media(db, rowid, post.media, now)
+    await db.execute(
+        """UPDATE messages SET deleted_at = (SELECT deleted_at FROM early_deletions
+               WHERE chat_id = ? AND message_id = ?) WHERE id = ?""",
+        (post.chat_id, post.message_id, rowid),
+    )
     return rowid
 
 

@@ -191,4 +191,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_by_chat_archived ON messages (chat_id, archived_at);
     """,
+    # 8: deletions that arrive before the history page carrying the message is written
+    """
+    CREATE TABLE early_deletions (
+        chat_id     INTEGER NOT NULL,
+        message_id  INTEGER NOT NULL,
+        deleted_at  TEXT NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    ) WITHOUT ROWID;
+    """,
 ]
