@@ -310,7 +310,7 @@ class Archive:
                 # a deletion can overtake the history page that carries the message: kept until
                 # the page is written (see _insert_message) or the checkpoint passes it
                 await db.execute(
-                    f"""INSERT OR IGNORE INTO early_deletions (chat_id, message_id, deleted_at)
+                    """INSERT OR IGNORE INTO early_deletions (chat_id, message_id, deleted_at)
                         SELECT ?, value, ? FROM json_each(?)
                         WHERE value > (SELECT checkpoint FROM chats WHERE id = ?)
                           AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND message_id = value)""",

@@ -27,6 +27,7 @@ goes on after a pause, since the media task ending would end the whole service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 from collections import OrderedDict
@@ -129,10 +130,9 @@ class MediaWorkers:
                 # not woken early: every archived message would otherwise retry a broken database
                 await asyncio.sleep(pause)
                 continue
-            try:
+            # woken by new items, or after `wait` to look for retries that fell due
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     async def _hand_out(self) -> None:
         free = self.workers - len(self.in_flight)

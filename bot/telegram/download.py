@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -27,6 +26,7 @@ from telethon.tl import types
 
 from bot.model import MediaRef, Post
 from bot.telegram.convert import media_ref, to_post
+from bot.telegram.errors import rpc_error_name
 
 log = logging.getLogger("dozor.media")
 
@@ -167,12 +167,7 @@ def describe(error: BaseException) -> str:
     if isinstance(error, DownloadError):
         return str(error)
     if isinstance(error, errors.RPCError):
-        # Telethon's text for a known error is a paragraph and its .message only the class
-        # (BAD_REQUEST); Telegram's own name is hidden in the class name
-        name = type(error).__name__
-        if type(error).__module__.endswith("rpcerrorlist") and name.endswith("Error"):
-            return "Telegram error " + re.sub(r"(?<!^)(?=[A-Z])", "_", name[:-5]).upper()
-        return f"Telegram error {error.message}"
+        return f"Telegram error {rpc_error_name(error)}"
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

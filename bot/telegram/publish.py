@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from pathlib import Path
 
 from telethon import TelegramClient, errors, functions, types, utils
@@ -28,6 +27,7 @@ from telethon.extensions import html as telegram_html
 
 from bot.config import Settings
 from bot.telegram.client import make_private
+from bot.telegram.errors import rpc_error_name
 from bot.telegram.subscriptions import SubscriptionError, resolve
 
 log = logging.getLogger("dozor.publish")
@@ -168,24 +168,24 @@ class Publisher:
         if isinstance(error, (errors.ChatWriteForbiddenError, errors.ChatAdminRequiredError,
                               errors.ChatSendPlainForbiddenError, errors.ChatGuestSendForbiddenError)):
             return NotAllowed(f"{via} may not post in {chat}: make it an admin with the right to post "
-                              f"({_code(error)})")
+                              f"({rpc_error_name(error)})")
         if isinstance(error, (errors.UserBannedInChannelError, errors.ChatRestrictedError)):
-            return NotAllowed(f"{via} is banned or restricted in {chat} ({_code(error)})")
+            return NotAllowed(f"{via} is banned or restricted in {chat} ({rpc_error_name(error)})")
         if isinstance(error, (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.PeerIdInvalidError,
                               errors.ChatIdInvalidError)):
-            return NotAllowed(f"{chat} is private or {via} is not a member of it ({_code(error)})")
+            return NotAllowed(f"{chat} is private or {via} is not a member of it ({rpc_error_name(error)})")
         if isinstance(error, (errors.AuthKeyUnregisteredError, errors.UnauthorizedError)):
-            return NotAllowed(f"{via} is not signed in ({_code(error)})")
+            return NotAllowed(f"{via} is not signed in ({rpc_error_name(error)})")
         if isinstance(error, (errors.MessageTooLongError, errors.EntitiesTooLongError)):
-            return Rejected(f"Telegram refused a digest part as too long ({_code(error)})")
+            return Rejected(f"Telegram refused a digest part as too long ({rpc_error_name(error)})")
         if isinstance(error, errors.ForbiddenError):
-            return NotAllowed(f"{via} may not post in {chat} ({_code(error)})")
+            return NotAllowed(f"{via} may not post in {chat} ({rpc_error_name(error)})")
         if isinstance(error, errors.FloodError):
-            return RateLimited(f"Telegram is limiting {via} ({_code(error)})", 60)
+            return RateLimited(f"Telegram is limiting {via} ({rpc_error_name(error)})", 60)
         if isinstance(error, errors.ServerError):
-            return Unreachable(f"Telegram's servers failed ({_code(error)})")
+            return Unreachable(f"Telegram's servers failed ({rpc_error_name(error)})")
         if isinstance(error, errors.RPCError):
-            return Rejected(f"Telegram refused the digest part ({_code(error)})")
+            return Rejected(f"Telegram refused the digest part ({rpc_error_name(error)})")
         if isinstance(error, ValueError):  # Telethon: an entity it cannot find
             return NotAllowed(f"cannot find DIGEST_CHAT {chat}: {error}")
         if isinstance(error, (ConnectionError, OSError, asyncio.TimeoutError)):
@@ -201,15 +201,3 @@ def _message_id(result, random_id: int) -> int | None:
         if isinstance(update, types.UpdateMessageID) and update.random_id == random_id:
             return update.id
     return None
-
-
-def _code(error: errors.RPCError) -> str:
-    """Telegram's own name of the error (CHAT_WRITE_FORBIDDEN), which operators can search for.
-
-    Telethon keeps only the generic class of a known error in `.message` (FORBIDDEN), so the
-    name is rebuilt from the specific exception class.
-    """
-    name = type(error).__name__
-    if name.endswith("Error") and type(error).__module__.startswith("telethon.errors.rpcerrorlist"):
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", name[: -len("Error")]).upper()
-    return error.message
