@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 from bot.config import load_settings
 from bot.matching import Rules, RulesError, load_rules, match
+from bot.matching.rules import chat_reference
 from bot.model import Chat, Match
 
 HELP = "match a text (or a JSONL file of texts) against the keywords file, without Telegram"
@@ -55,13 +55,11 @@ def keywords_path(args: argparse.Namespace) -> Path:
 
 
 def _chat(text: str | None) -> Chat | None:
+    """--chat as the keywords file writes chats; a bare name is taken as @name."""
     if text is None:
         return None
     text = text.strip()
-    if re.fullmatch(r"-?\d+", text):
-        return Chat(id=int(text), title=text)
-    name = re.sub(r"^(?:https?://)?(?:t|telegram)\.me/|^@", "", text).strip("/")
-    return Chat(id=0, title=text, username=name)
+    return chat_reference(text) or chat_reference("@" + text) or Chat(id=0, title=text, username=text)
 
 
 def _show(rules: Rules, text: str, chat: Chat | None, colour: bool) -> None:

@@ -185,7 +185,7 @@ class _Compiler:
                                 line)
             parsed = []
             for ref in refs:
-                chat = _chat_ref(ref)
+                chat = chat_reference(ref)
                 if chat is None:
                     raise self.fail(f"group {name!r}: {ref!r} is not a chat; write @username, t.me/name "
                                     "or a numeric id such as -1001234567890", self.where.value(line, ref))
@@ -276,7 +276,7 @@ class _Compiler:
                 ids.extend(group.ids)
                 first = first or group.example_chat
                 continue
-            chat = _chat_ref(ref)
+            chat = chat_reference(ref)
             if chat is None:
                 hint = difflib.get_close_matches(str(ref), list(groups), n=1)
                 problem = f"{label}: unknown group {ref!r} in chats"
@@ -296,7 +296,7 @@ def _scope(chats: list[Chat]) -> ChatScope:
                      frozenset(c.id for c in chats if not c.username), chats[0])
 
 
-def _chat_ref(ref) -> Chat | None:
+def chat_reference(ref) -> Chat | None:
     """A chat reference as moderators write it: @name, t.me/name, t.me/c/123, -100123, 123."""
     if isinstance(ref, bool):
         return None
