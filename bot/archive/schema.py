@@ -200,4 +200,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_id, message_id)
     ) WITHOUT ROWID;
     """,
+    # 9: what editors and moderators said about a message's topics: feedback that teaches the
+    # rules' report and the model. Never updated: the newest label of a message and topic counts
+    """
+    CREATE TABLE labels (
+        id          INTEGER PRIMARY KEY,
+        chat_id     INTEGER,                      -- NULL for a text that is not in the archive
+        message_id  INTEGER,
+        topic       TEXT NOT NULL,
+        correct     INTEGER NOT NULL,             -- 1: the message is about the topic; 0: it is not
+        text        TEXT NOT NULL,                -- the text judged, kept so later edits do not change it
+        source      TEXT NOT NULL,                -- cli | desk | import …
+        labelled_by TEXT,                         -- who said so (an editor's id or name)
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX labels_by_message ON labels (chat_id, message_id, topic);
+    CREATE INDEX labels_by_topic ON labels (topic);
+    """,
 ]
