@@ -385,10 +385,67 @@ class _FakeConnection(Connection):
 
 
 # --------------------------------------------------------------------------------------------
+# Telegram's limits: request rates and the channel cap
+# --------------------------------------------------------------------------------------------
+# Telegram publishes no numbers, so a test sets the rates it wants played; until it does, no
+# request is refused for its rate. The cap is always on, as on Telegram: an account may be in
+# 500 channels and supergroups (1,000 with Premium); joining one more is CHANNELS_TOO_MUCH.
+
+@dataclass
+class _Rate:
+    count: int  # at most this many accepted requests ...
+    per: float  # ... in any window of this many seconds,
+    wait: int  # past it: FLOOD_WAIT_{wait}
+    accepted: list[float] = field(default_factory=list)
+
+
+class _TelegramLimits:
+    """The part of ``FakeTelegram`` that plays Telegram's limits.
+
+    ``fake.rate_limit("ResolveUsernameRequest", count=20, per=60)`` answers the 21st
+    resolution within any minute with ``FLOOD_WAIT_{wait}``; ``fake.rate_floods`` lists the
+    requests refused that way. ``fake.channel_cap`` is the account's cap (default 500).
+    """
+
+    channel_cap: int = 500
+
+    def _init_limits(self) -> None:
+        self._rates: dict[str, _Rate] = {}
+        self.rate_floods: list[str] = []
+
+    def rate_limit(self, request_name: str, count: int, per: float = 60.0, wait: int | None = None) -> None:
+        """Refuse ``request_name`` with FLOOD_WAIT once more than ``count`` were accepted within
+        ``per`` seconds; the wait defaults to the window's length."""
+        self._rates[request_name] = _Rate(count, per, wait if wait is not None else max(1, round(per)))
+
+    def _check_rate(self, name: str) -> None:
+        rate = self._rates.get(name)
+        if rate is None:
+            return
+        now = time.monotonic()
+        rate.accepted = [t for t in rate.accepted if t > now - rate.per]
+        if len(rate.accepted) >= rate.count:
+            self.rate_floods.append(name)
+            raise RpcFail(f"FLOOD_WAIT_{rate.wait}")
+        rate.accepted.append(now)
+
+    def _check_channel_cap(self, user_id: int, channel: "FakeChannel") -> None:
+        if user_id in channel.members:
+            return
+        count = sum(1 for c in self._channels.values() if user_id in c.members)
+        if count >= self.channel_cap:
+            raise RpcFail("CHANNELS_TOO_MUCH")
+
+    def channels_joined(self) -> int:
+        """How many channels and supergroups the primary account is in."""
+        return sum(1 for c in self._channels.values() if self._me_id in c.members)
+
+
+# --------------------------------------------------------------------------------------------
 # The world
 # --------------------------------------------------------------------------------------------
 
-class FakeTelegram:
+class FakeTelegram(_TelegramLimits):
     """One in-memory Telegram: accounts, chats, media and the server for ``fake.connection``."""
 
     API_ID = 611335
@@ -432,6 +489,7 @@ class FakeTelegram:
 
         self.connection: type[Connection] = type("FakeConnection", (_FakeConnection,), {"world": self})
         self._handlers: dict[type, Callable[[_Ctx, Any], Any]] = self._handler_table()
+        self._init_limits()
 
     # ---- accounts and sessions -------------------------------------------------------------
 
@@ -1081,6 +1139,7 @@ class FakeTelegram:
             if failure.remaining <= 0:
                 pending.pop(0)
             raise RpcFail(failure.message, failure.code)
+        self._check_rate(name)
         try:
             return handler(_Ctx(pipe, user_id), request)
         except RpcFail:
@@ -1429,6 +1488,7 @@ class FakeTelegram:
         channel = self._channel_from_input(ctx, req.channel)
         if channel.username is None and ctx.user_id not in channel.members:
             raise RpcFail("CHANNEL_PRIVATE")
+        self._check_channel_cap(ctx.user_id, channel)
         channel.members.add(ctx.user_id)
         return self._join_updates(ctx, channel)
 
@@ -1465,6 +1525,7 @@ class FakeTelegram:
             raise RpcFail("INVITE_HASH_EXPIRED")
         if ctx.user_id in channel.members:
             raise RpcFail("USER_ALREADY_PARTICIPANT")
+        self._check_channel_cap(ctx.user_id, channel)
         channel.members.add(ctx.user_id)
         return self._join_updates(ctx, channel)
 
