@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.telegram.budget import DEFAULT_RATES
+
 DEFAULT_CONFIG = Path("config.env")
 MEDIA_KINDS = ("photo", "video", "round", "voice", "audio", "document", "gif", "sticker")
 SECRET_FIELDS = {"api_hash", "digest_bot_token"}
@@ -51,6 +53,20 @@ class Settings:
     media_types: tuple[str, ...] = MEDIA_KINDS
     media_workers: int = 2
     log_level: str = "INFO"
+    # --- Telegram's limits: requests per minute per method, and the account's channel cap ---
+    rate_resolve: float = DEFAULT_RATES["resolve"]
+    rate_join: float = DEFAULT_RATES["join"]
+    rate_history: float = DEFAULT_RATES["history"]
+    rate_difference: float = DEFAULT_RATES["difference"]
+    rate_download: float = DEFAULT_RATES["download"]
+    rate_dialogs: float = DEFAULT_RATES["dialogs"]
+    rate_other: float = DEFAULT_RATES["other"]
+    channel_cap: int = 500  # channels and supergroups one account may be in (1000 with Premium)
+
+    @property
+    def request_rates(self) -> dict[str, float]:
+        """The request budget: requests per minute for each method (see bot/telegram/budget.py)."""
+        return {method: getattr(self, f"rate_{method}") for method in DEFAULT_RATES}
 
     @property
     def session_path(self) -> Path:
@@ -190,6 +206,15 @@ VARIABLES = {
     "MEDIA_TYPES": ("media_types", _media_types),
     "MEDIA_WORKERS": ("media_workers", _positive_int),
     "LOG_LEVEL": ("log_level", _log_level),
+    # Telegram's limits
+    "DOZOR_RATE_RESOLVE": ("rate_resolve", _positive_float),
+    "DOZOR_RATE_JOIN": ("rate_join", _positive_float),
+    "DOZOR_RATE_HISTORY": ("rate_history", _positive_float),
+    "DOZOR_RATE_DIFFERENCE": ("rate_difference", _positive_float),
+    "DOZOR_RATE_DOWNLOAD": ("rate_download", _positive_float),
+    "DOZOR_RATE_DIALOGS": ("rate_dialogs", _positive_float),
+    "DOZOR_RATE_OTHER": ("rate_other", _positive_float),
+    "DOZOR_CHANNEL_CAP": ("channel_cap", _positive_int),
 }
 
 

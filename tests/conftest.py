@@ -13,6 +13,7 @@ import pytest
 from bot.archive import Archive
 from bot.config import Settings
 from bot.service import Service
+from bot.telegram.budget import DEFAULT_RATES
 from tests.telegram_fake import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,11 @@ def settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
     storage.mkdir()
     fake.authorise_session(str(storage / "dozor.session"))
     return Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage, keywords=EXAMPLE_KEYWORDS,
-                    catchup_interval=3600)
+                    catchup_interval=3600, **UNPACED)
+
+
+# a budget that never holds a test back (tests of the budget set their own rates)
+UNPACED = {f"rate_{method}": 600_000.0 for method in DEFAULT_RATES}
 
 
 class Running:

@@ -173,7 +173,7 @@ async def test_flood_wait_is_logged_for_the_operator(fake, run_service, caplog):
     with caplog.at_level("INFO"):
         async with run_service(chats=("@kyiv_news",)) as running:
             await running.settled()
-    assert any("flood wait" in r.getMessage() for r in caplog.records if r.name.startswith("telethon"))
+    assert any("flood wait" in r.getMessage() for r in caplog.records if r.name == "dozor.telegram")
 
 
 async def test_quiet_chat_is_re_read_on_the_timer(fake, run_service, settings):

@@ -11,15 +11,16 @@ import stat
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from telethon import TelegramClient, types, utils
+from telethon import TelegramClient, errors, types, utils
 
 from bot.config import Settings
+from bot.telegram.budget import Budget, method_of
 
 log = logging.getLogger("dozor.telegram")
 
-# Flood waits are always waited out (and Telethon logs each one): a stalled minute is
-# better than a lost message, and no request of ours is worth failing for.
-FLOOD_SLEEP_THRESHOLD = 24 * 3600
+# Telethon sleeps through no flood wait itself: it would hold whichever task met it, out of
+# sight, while other tasks kept sending the same request. The budget holds the method instead.
+FLOOD_SLEEP_THRESHOLD = 0
 
 
 class NotLoggedIn(Exception):
@@ -36,8 +37,9 @@ class DozorClient(TelegramClient):
     re-reads history from its own checkpoints.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, budget: Budget | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.budget = budget or Budget()
         self.reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self.updates_lost_callbacks: list[Callable[[int], None]] = []
 
@@ -49,6 +51,22 @@ class DozorClient(TelegramClient):
             for callback in list(self.updates_lost_callbacks):
                 callback(chat_id)
         return result
+
+    # ---- the request budget ---------------------------------------------------------------
+    # `_call`, not `__call__`: file downloads send their parts through `_call` directly, and
+    # every `__call__` ends there too, so this is the one place all requests pass.
+    async def _call(self, sender, request, ordered=False, flood_sleep_threshold=None):
+        names = [type(r).__name__ for r in request] if utils.is_list_like(request) else [type(request).__name__]
+        for name in names:
+            await self.budget.take(method_of(name))
+        while True:
+            try:
+                return await super()._call(sender, request, ordered, flood_sleep_threshold)
+            except (errors.FloodWaitError, errors.FloodPremiumWaitError) as error:
+                name = names[0] if len(names) == 1 else type(error.request).__name__
+                # waited out, never fatal: only this method waits, and `dozor status` shows it
+                await self.budget.flood(method_of(name), error.seconds, name)
+                await self.budget.take(method_of(name))
 
     async def _handle_auto_reconnect(self):
         await super()._handle_auto_reconnect()
@@ -78,7 +96,8 @@ def make_client(settings: Settings, **overrides) -> DozorClient:
         app_version="dozor",
     )
     options.update(overrides)
-    return DozorClient(str(settings.session_path), api_id, api_hash, **options)
+    return DozorClient(str(settings.session_path), api_id, api_hash, budget=Budget(settings.request_rates),
+                       **options)
 
 
 def make_private(path: Path) -> None:
