@@ -17,7 +17,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.archive import Archive
+from bot.archive.limits import record_flood_wait
 from bot.catchup import RECHECK, CatchUp
+from bot.chat_plan import ChatPlan
 from bot.config import Settings
 from bot.digest.sender import run_digests
 from bot.ingest import Ingestor
@@ -50,6 +52,7 @@ class Service:
         self.ingestor: Ingestor | None = None
         self.catchup: CatchUp | None = None
         self.feed: LiveFeed | None = None
+        self.plan: ChatPlan | None = None
         self.unresolved: list[str] = []
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -98,6 +101,11 @@ class Service:
                                quiet_after=settings.catchup_interval, wait_time=self.history_wait)
         self.feed = LiveFeed(self.ingestor)
         self.feed.attach(self.client)
+        self.plan = ChatPlan(self.client, self.archive, cap=settings.channel_cap, joining=settings.join_channels,
+                             is_read=lambda chat_id: chat_id in self.catchup.last_read)
+        self.client.budget.on_flood.append(
+            lambda wait: record_flood_wait(self.archive, wait.method, wait.request, wait.seconds,
+                                           wait.started_at, wait.until))
 
         async def after_reconnect() -> None:
             log.info("reconnected: re-reading every chat from its checkpoint")
@@ -120,6 +128,7 @@ class Service:
                 tasks.create_task(self.catchup.quiet_timer(), name="quiet-timer")
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
+                tasks.create_task(self.plan.run(), name="plan")
                 tasks.create_task(run_media(settings, self.archive, self.client, wake=media_wake), name="media")
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
                                               titles=lambda: rules.current.topics, ready=self.caught_up),
@@ -129,8 +138,9 @@ class Service:
 
     async def _start(self) -> None:
         log.info("signed in as %s", await account_name(self.client))
+        # before subscribing: the plan counts the account's channels against its cap from them
+        self.plan.count(await track_updates(self.client))
         await self._subscribe(self.settings.chats)
-        await track_updates(self.client)
         log.info("watching %d chats (%d unresolved)", len(self.ingestor.chats), len(self.unresolved))
         self.ready.set()
 
@@ -153,6 +163,7 @@ class Service:
                 unresolved.append(source)
                 continue
             self.catchup.request(chat.id, recheck=True)
+            self.plan.offer(chat)
         self.unresolved = unresolved
 
     async def _save_error(self, source: str, error: str) -> None:
@@ -166,7 +177,7 @@ class Service:
         known = await self.archive.chat_for_source(source)
         if known is not None and await still_known(self.client, known.id):
             return replace(known, keep_all=keep_all)  # remembered from an earlier run: no lookup
-        return await resolve_chat(self.client, source, join=self.settings.join_channels, keep_all=keep_all)
+        return await resolve_chat(self.client, source, keep_all=keep_all)
 
     async def _retry_unresolved(self) -> None:
         while True:

@@ -74,8 +74,10 @@ class Running:
         return self
 
     async def settled(self) -> None:
-        """Wait until every requested catch-up has been read and committed."""
+        """Wait until every requested catch-up has been read and committed, and every new chat
+        joined (or settled as read from history only)."""
         await eventually(lambda: self.service.catchup.idle and not self.service.catchup.busy, "catch-up to finish")
+        await eventually(lambda: self.service.plan.settled, "new chats to be joined")
 
     async def __aexit__(self, *exc) -> None:
         self.stop.set()

@@ -217,4 +217,31 @@ MIGRATIONS: list[str] = [
     CREATE INDEX labels_by_message ON labels (chat_id, message_id, topic);
     CREATE INDEX labels_by_topic ON labels (topic);
     """,
+    # 10: Telegram's limits: flood waits in force, which new chats were joined or are read from
+    # history only (and why), and how many channels the account is in against its cap
+    """
+    CREATE TABLE flood_waits (
+        method      TEXT PRIMARY KEY,             -- resolve | join | history | difference | download | dialogs | other
+        request     TEXT NOT NULL,                -- the request Telegram refused, e.g. JoinChannelRequest
+        seconds     INTEGER NOT NULL,
+        started_at  TEXT NOT NULL,
+        until       TEXT NOT NULL                 -- UTC: the method is held until then
+    ) WITHOUT ROWID;
+
+    -- the last step of a new chat's plan (resolved, then read, then joined); the first two are
+    -- chat_sources.chat_id and chats.last_read_at
+    CREATE TABLE memberships (
+        chat_id     INTEGER PRIMARY KEY REFERENCES chats(id),
+        state       TEXT NOT NULL,                -- joined | history_only
+        reason      TEXT,                         -- why history only: over the cap, private, refused
+        updated_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE account_channels (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        channels    INTEGER NOT NULL,             -- channels and supergroups the account is in
+        cap         INTEGER NOT NULL,             -- DOZOR_CHANNEL_CAP when counted
+        counted_at  TEXT NOT NULL
+    );
+    """,
 ]

@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.archive import Archive
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
+from bot.archive.limits import flood_waits, plan_progress
 from bot.config import load_settings
 
 HELP = "show per-chat progress, today's counts and errors (--json for scripts)"
@@ -37,13 +38,16 @@ async def collect(settings) -> dict:
         totals = await archive.totals()
         media = await media_queue.counts(archive)
         digest = await digest_status(archive)
+        limits = {"plan": await plan_progress(archive, settings.chats), "flood_waits": await flood_waits(archive)}
     rows = []
     for chat in chats:
         row = asdict(chat)
         if chat.last_message_at:
             row["last_message_at"] = chat.last_message_at.astimezone(zone).isoformat(timespec="minutes")
         rows.append(row)
-    return {"time_zone": str(zone), "chats": rows, "totals": totals, "media": media, "digest": digest}
+    for wait in limits["flood_waits"]:
+        wait["until"] = datetime.fromisoformat(wait["until"]).astimezone(zone).isoformat(timespec="seconds")
+    return {"time_zone": str(zone), "chats": rows, "totals": totals, "media": media, "digest": digest, **limits}
 
 
 def render(report: dict) -> str:
@@ -62,6 +66,7 @@ def render(report: dict) -> str:
     out.append(", ".join(f"{value} {name}" for name, value in totals.items()) + f"  (times in {report['time_zone']})")
     out.append(_media_line(report["media"]))
     out.extend(_digest_lines(report["digest"]))
+    out.extend(_limit_lines(report["plan"], report["flood_waits"]))
     return "\n".join(out)
 
 
@@ -87,4 +92,26 @@ def _digest_lines(digest: dict) -> list[str]:
         lines.append(f"digest {pending['period']}: {pending['parts_sent']}/{pending['parts']} parts sent, "
                      f"{pending['attempts']} attempts, next {pending['next_attempt_at'] or '—'}: "
                      f"{pending['error'] or 'waiting'}")
+    return lines
+
+
+def _limit_lines(plan: dict, floods: list[dict]) -> list[str]:
+    lines = []
+    if plan["configured"]:
+        line = (f"new chats: {plan['resolved']}/{plan['configured']} resolved, {plan['read']} read, "
+                f"{plan['joined']} joined")
+        if plan["waiting_to_join"]:
+            line += f", {plan['waiting_to_join']} waiting to join"
+        if plan["history_only"]:
+            line += f", {plan['history_only']} read from history only"
+        lines.append(line)
+    account = plan.get("account")
+    if account:
+        lines.append(f"account: in {account['channels']} of {account['cap']} channels and supergroups")
+    if plan.get("over_cap"):
+        lines.append(f"over the account's cap: {plan['over_cap']} chats are read from history only "
+                     f"(no live updates): add an account")
+    for wait in floods:
+        lines.append(f"FLOOD WAIT on {wait['method']} ({wait['request']}, {wait['seconds']} s) until "
+                     f"{wait['until'].replace('T', ' ')}: only these requests wait, the rest go on")
     return lines

@@ -84,7 +84,7 @@ class Publisher:
         try:
             client = await self._client()
             if self._entity is None:
-                self._entity = await resolve(client, self.chat, join=False)
+                self._entity = await resolve(client, self.chat)
             text, entities = telegram_html.parse(html)
             request = functions.messages.SendMessageRequest(
                 peer=self._entity, message=text, entities=entities or None, random_id=random_id, no_webpage=True)

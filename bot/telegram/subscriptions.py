@@ -1,6 +1,11 @@
-"""Turn what the operator wrote in DOZOR_CHATS into a chat we can read.
+"""Turn what the operator wrote in DOZOR_CHATS into a chat we can read, and join it.
 
-    entity = await resolve(client, "t.me/kyiv_news", join=True)
+    entity = await resolve(client, "t.me/kyiv_news")   # a look-up only: never joins
+    members = await membership(client)                   # channels the account is in
+    await join(client, chat_id)                          # JoinRefused / OverCap if Telegram says no
+
+Joining is a separate step because it is the scarcest request Telegram allows: a public
+channel is read from history as soon as it is resolved, and joined later at the budget's pace.
 
 Accepted: `@name`, `name`, `t.me/name` (with or without https://), a numeric id in marked
 form (-100…), and `t.me/+HASH` / `t.me/joinchat/HASH` invite links of chats the account is in.
@@ -10,10 +15,11 @@ from __future__ import annotations
 import logging
 import re
 
-from telethon import TelegramClient, errors, functions, types, utils
+from telethon import TelegramClient, errors, functions, types
 
 from bot.model import Chat
 from bot.telegram.convert import to_chat
+from bot.telegram.errors import rpc_error_name
 
 log = logging.getLogger("dozor.subscriptions")
 
@@ -38,9 +44,17 @@ def parse_source(source: str) -> tuple[str, str | int]:
     raise ValueError(f"{source!r} is not a @username, t.me link, invite link or numeric chat id")
 
 
-async def resolve_chat(client: TelegramClient, source: str, join: bool = True, keep_all: bool = False) -> Chat:
-    """The chat a DOZOR_CHATS entry names, joining public channels when asked."""
-    return to_chat(await resolve(client, source, join), keep_all=keep_all)
+class JoinRefused(Exception):
+    """Telegram would not let the account join; the message says why, for `dozor status`."""
+
+
+class OverCap(JoinRefused):
+    """CHANNELS_TOO_MUCH: the account is in as many channels and supergroups as it may be."""
+
+
+async def resolve_chat(client: TelegramClient, source: str, keep_all: bool = False) -> Chat:
+    """The chat a DOZOR_CHATS entry names."""
+    return to_chat(await resolve(client, source), keep_all=keep_all)
 
 
 async def still_known(client: TelegramClient, chat_id: int) -> bool:
@@ -52,18 +66,37 @@ async def still_known(client: TelegramClient, chat_id: int) -> bool:
         return False
 
 
-async def track_updates(client: TelegramClient) -> None:
+async def track_updates(client: TelegramClient) -> set[int] | None:
     """Telethon only notices a gap in a channel's updates once it knows the channel's pts,
     which it learns from the dialog list; without this the first missed batch after start
-    passes unseen until the quiet-chat timer."""
+    passes unseen until the quiet-chat timer. Returns the membership the dialogs show (None
+    if they could not be read)."""
     try:
-        await client.get_dialogs()
+        return await membership(client)
     except Exception as error:
         log.warning("could not read the dialog list (%s); gaps are found by catch-up only", error)
+        return None
 
 
-async def resolve(client: TelegramClient, source: str, join: bool = True):
-    """The Telethon entity for a configured chat, joining public channels when asked."""
+async def membership(client: TelegramClient) -> set[int]:
+    """The marked ids of the channels and supergroups the account is in, from its dialogs:
+    these count against Telegram's cap, basic groups and private chats do not."""
+    return {dialog.id async for dialog in client.iter_dialogs()
+            if isinstance(dialog.entity, types.Channel) and not dialog.entity.left}
+
+
+async def join(client: TelegramClient, chat_id: int) -> None:
+    """Join a public channel or supergroup the session has resolved."""
+    try:
+        await client(functions.channels.JoinChannelRequest(await client.get_input_entity(chat_id)))
+    except errors.ChannelsTooMuchError:
+        raise OverCap("the account is in as many channels and supergroups as Telegram allows") from None
+    except errors.RPCError as error:
+        raise JoinRefused(f"Telegram refused to join: {rpc_error_name(error)}") from None
+
+
+async def resolve(client: TelegramClient, source: str):
+    """The Telethon entity for a configured chat."""
     try:
         kind, value = parse_source(source)
     except ValueError as error:
@@ -89,10 +122,8 @@ async def resolve(client: TelegramClient, source: str, join: bool = True):
         raise SubscriptionError(f"Telegram refused {source!r}: {error.message}") from None
     if isinstance(entity, types.User):
         raise SubscriptionError(f"{source!r} is a user, not a channel or group")
-    if join and isinstance(entity, types.Channel) and entity.left:
-        if not entity.username:
-            raise SubscriptionError(f"{source!r} is private and the account is not a member")
-        await _join(client, entity, source)
+    if isinstance(entity, types.Channel) and entity.left and not entity.username:
+        raise SubscriptionError(f"{source!r} is private and the account is not a member")
     return entity
 
 
@@ -114,11 +145,3 @@ async def _from_id(client: TelegramClient, marked_id: int):
         await client.get_dialogs()
         return await client.get_entity(marked_id)
 
-
-async def _join(client: TelegramClient, entity: types.Channel, source: str) -> None:
-    try:
-        await client(functions.channels.JoinChannelRequest(entity))
-        log.info("joined %s (%s)", utils.get_display_name(entity), source)
-    except errors.RPCError as error:
-        # reading a public channel works without joining; joining only makes live updates flow
-        log.warning("could not join %s: %s; reading its history only", source, error.message)

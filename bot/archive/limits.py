@@ -1,0 +1,87 @@
+"""Telegram's limits as the archive keeps them, for `dozor status`: flood waits in force, the
+plan of new chats (resolved → read → joined), and the account's channels against its cap.
+
+    await record_flood_wait(archive, "join", "JoinChannelRequest", 300, started, until)
+    await flood_waits(archive, now=utcnow())          # those not over yet
+    await save_membership(archive, chat_id, "over_cap")
+    await plan_progress(archive, settings.chats)      # {"configured": 300, "resolved": 120, …}
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from bot.archive import Archive, iso, utcnow
+
+# the last step of a chat's plan
+JOINED = "joined"
+OVER_CAP = "over_cap"  # public, read from history only: the account is in as many channels as it may be
+HISTORY_ONLY = "history_only"  # read from history only for another reason (given with it)
+STATES = (JOINED, OVER_CAP, HISTORY_ONLY)
+
+
+async def record_flood_wait(archive: Archive, method: str, request: str, seconds: int,
+                            started_at: datetime, until: datetime) -> None:
+    """The latest flood wait of a method replaces the one before."""
+    async with archive.transaction() as db:
+        await db.execute(
+            """INSERT INTO flood_waits (method, request, seconds, started_at, until) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (method) DO UPDATE SET request = excluded.request, seconds = excluded.seconds,
+                   started_at = excluded.started_at, until = excluded.until""",
+            (method, request, seconds, iso(started_at), iso(until)),
+        )
+
+
+async def flood_waits(archive: Archive, now: datetime | None = None) -> list[dict]:
+    """Flood waits still in force at `now`, the one ending last first."""
+    rows = await archive.rows(
+        "SELECT method, request, seconds, started_at, until FROM flood_waits WHERE until > ? ORDER BY until DESC",
+        (iso(now or utcnow()),),
+    )
+    return [dict(r) for r in rows]
+
+
+async def save_membership(archive: Archive, chat_id: int, state: str, reason: str | None = None) -> None:
+    if state not in STATES:
+        raise ValueError(f"unknown membership state {state!r}")
+    async with archive.transaction() as db:
+        await db.execute(
+            """INSERT INTO memberships (chat_id, state, reason, updated_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
+                   updated_at = excluded.updated_at""",
+            (chat_id, state, reason, iso(utcnow())),
+        )
+
+
+async def save_channel_count(archive: Archive, channels: int, cap: int) -> None:
+    async with archive.transaction() as db:
+        await db.execute(
+            """INSERT INTO account_channels (id, channels, cap, counted_at) VALUES (1, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET channels = excluded.channels, cap = excluded.cap,
+                   counted_at = excluded.counted_at""",
+            (channels, cap, iso(utcnow())),
+        )
+
+
+async def plan_progress(archive: Archive, sources: tuple[str, ...] | list[str]) -> dict:
+    """How far the configured chats are through the plan: resolved, read, then joined (or
+    read from history only), and the account's channels against its cap."""
+    row = await archive.row(
+        f"""SELECT COUNT(s.chat_id) AS resolved,
+                   COUNT(c.last_read_at) AS read,
+                   COUNT(CASE WHEN m.state = '{JOINED}' THEN 1 END) AS joined,
+                   COUNT(CASE WHEN m.state = '{OVER_CAP}' THEN 1 END) AS over_cap,
+                   COUNT(CASE WHEN m.state = '{HISTORY_ONLY}' THEN 1 END) AS history_only
+            FROM json_each(?) AS wanted
+            JOIN chat_sources s ON s.source = wanted.value AND s.chat_id IS NOT NULL
+            JOIN chats c ON c.id = s.chat_id
+            LEFT JOIN memberships m ON m.chat_id = s.chat_id""",
+        (json.dumps(list(sources), ensure_ascii=False),),
+    )
+    progress = {"configured": len(set(sources)), **dict(row)}
+    progress["waiting_to_join"] = (progress["resolved"] - progress["joined"] - progress["over_cap"]
+                                   - progress["history_only"])
+    account = await archive.row("SELECT channels, cap, counted_at FROM account_channels WHERE id = 1")
+    progress["account"] = dict(account) if account else None
+    return progress
+

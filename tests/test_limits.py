@@ -1,0 +1,256 @@
+"""Telegram's limits, played by the offline Telegram: the request budget keeps dozor under
+them, new chats go through a paced plan that a restart continues, one account never joins
+past its cap, and a flood wait holds only the method that met it."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from telethon import errors, functions
+
+from bot.archive.limits import plan_progress
+from bot.commands.status import collect, render
+from bot.config import ConfigError, load_settings
+from bot.service import Service
+from bot.telegram.client import make_client
+from bot.telegram.subscriptions import resolve_chat
+from tests.conftest import archive_of, eventually
+
+MATCHING = "Біля метро Лівобережна ТЦК роздають повістки і пакують чоловіків у бус"
+
+
+def city_channels(fake, count: int, prefix: str = "city") -> list:
+    """`count` public channels, each with one matching post already published."""
+    channels = []
+    for n in range(count):
+        channel = fake.add_channel(username=f"{prefix}_{n:04d}", title=f"Місто {n}")
+        fake.post(channel, f"{MATCHING} #{n}")
+        channels.append(channel)
+    return channels
+
+
+def sources(channels) -> tuple[str, ...]:
+    return tuple(f"@{c.username}" for c in channels)
+
+
+def resolutions(fake) -> dict[str, int]:
+    """How often the fake was asked to resolve each username."""
+    counts: dict[str, int] = {}
+    for call in fake.calls:
+        if call.name == "ResolveUsernameRequest":
+            counts[call.request.username.lower()] = counts.get(call.request.username.lower(), 0) + 1
+    return counts
+
+
+async def archived_chats(archive, channels) -> set[int]:
+    rows = await archive.rows("SELECT DISTINCT chat_id FROM messages WHERE deleted_at IS NULL")
+    wanted = {c.marked_id for c in channels}
+    return {r[0] for r in rows} & wanted
+
+
+class Unwaited:
+    """The real service, started without waiting for its start-up, so a test can stop it
+    in the middle of the plan."""
+
+    def __init__(self, settings, fake):
+        self.service = Service(settings, client_options={"connection": fake.connection}, history_wait=0)
+        self.stop = asyncio.Event()
+        self.task = None
+
+    async def __aenter__(self):
+        self.task = asyncio.create_task(self.service.run(self.stop))
+        return self
+
+    async def __aexit__(self, *exc):
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+# ---- the offline Telegram plays the limits, and the budget keeps dozor under them --------------
+
+async def test_without_the_budget_the_fake_answers_flood_wait_and_with_it_never(fake, settings):
+    channels = [fake.add_channel(username=f"burst_{n:03d}") for n in range(24)]
+    fake.rate_limit("ResolveUsernameRequest", count=8, per=1.0, wait=1)
+
+    unpaced = make_client(settings, connection=fake.connection)
+    await unpaced.connect()
+    try:
+        for channel in channels[:12]:
+            await resolve_chat(unpaced, f"@{channel.username}")
+    finally:
+        await unpaced.disconnect()
+    assert fake.rate_floods  # the fake's limit is real: a burst meets it
+    # and the flood wait was waited out by holding resolutions, never raised
+    assert set(resolutions(fake)) >= {c.username for c in channels[:12]}
+
+    fake.rate_floods.clear()
+    await asyncio.sleep(1.1)  # the window of the burst above is over
+    paced = make_client(replace(settings, rate_resolve=240.0), connection=fake.connection)  # 4 a second
+    await paced.connect()
+    try:
+        for channel in channels[12:]:
+            await resolve_chat(paced, f"@{channel.username}")
+    finally:
+        await paced.disconnect()
+    assert fake.rate_floods == []
+
+
+async def test_the_fake_refuses_joins_past_the_cap(fake, settings):
+    fake.channel_cap = 2
+    channels = [fake.add_channel(username=f"capped_{n}") for n in range(3)]
+    fake.authorise_session(str(settings.storage / "plain"))
+    client = fake.client(str(settings.storage / "plain"))
+    await client.connect()
+    try:
+        for channel in channels[:2]:
+            await client(functions.channels.JoinChannelRequest(channel.username))
+        with pytest.raises(errors.ChannelsTooMuchError):
+            await client(functions.channels.JoinChannelRequest(channels[2].username))
+    finally:
+        await client.disconnect()
+    assert fake.channels_joined() == 2
+
+
+# ---- new chats: resolved, then read, then joined, at the budget's pace; a restart continues ------
+
+async def test_first_start_with_300_new_chats_is_paced_and_a_restart_continues_the_plan(fake, settings):
+    channels = city_channels(fake, 300)
+    # the fake's limits per second, and a budget at about half of each
+    fake.rate_limit("ResolveUsernameRequest", count=60, per=1.0, wait=30)
+    fake.rate_limit("GetHistoryRequest", count=160, per=1.0, wait=30)
+    fake.rate_limit("JoinChannelRequest", count=60, per=1.0, wait=30)
+    paced = replace(settings, chats=sources(channels), rate_resolve=30 * 60.0, rate_history=80 * 60.0,
+                    rate_join=30 * 60.0)
+
+    async with Unwaited(paced, fake) as running:
+        await eventually(lambda: running.service.archive is not None, "the archive to open")
+
+        async def some_resolved():
+            return (await plan_progress(running.service.archive, paced.chats))["resolved"] >= 100
+
+        await eventually(some_resolved, "a third of the chats to be resolved", limit=60)
+    # stopped in the middle of the plan; `dozor status` shows how far it got
+    report = await collect(paced)
+    plan = report["plan"]
+    assert plan["configured"] == 300 and 100 <= plan["resolved"] < 300
+    assert f"{plan['resolved']}/300 resolved" in render(report)
+    async with archive_of(paced) as archive:
+        rows = await archive.rows("SELECT username FROM chats")
+    resolved_before = {r[0].lower() for r in rows}
+
+    async with Unwaited(paced, fake) as running:
+        await eventually(lambda: running.service.ready.is_set(), "every chat to be resolved", limit=90)
+        await eventually(lambda: running.service.catchup.idle and not running.service.catchup.busy,
+                         "every chat to be read", limit=90)
+        await eventually(lambda: running.service.plan.settled, "every chat to be joined", limit=90)
+        assert await archived_chats(running.service.archive, channels) == {c.marked_id for c in channels}
+
+    assert fake.rate_floods == []  # the budget kept every method under the fake's limits
+    counts = resolutions(fake)
+    assert all(counts[name] == 1 for name in resolved_before)  # the restart resolved none of them again
+    assert set(counts) == {c.username for c in channels}
+    assert all(fake.joined(c) for c in channels)
+    report = await collect(paced)
+    assert report["plan"]["resolved"] == report["plan"]["read"] == report["plan"]["joined"] == 300
+    assert "new chats: 300/300 resolved, 300 read, 300 joined" in render(report)
+
+
+async def test_a_public_chat_is_read_before_it_is_joined(fake, run_service):
+    news = city_channels(fake, 1, prefix="news")[0]
+    async with run_service(chats=sources([news])) as running:
+        await running.settled()
+    names = [call.name for call in fake.calls]
+    assert names.index("GetHistoryRequest") < names.index("JoinChannelRequest")
+
+
+# ---- the membership cap -------------------------------------------------------------------------
+
+async def test_550_chats_on_one_account_join_at_most_500_and_the_rest_are_read_from_history(
+        fake, run_service, settings):
+    channels = city_channels(fake, 550)
+    async with run_service(chats=sources(channels)) as running:
+        await running.settled()
+        assert await archived_chats(running.service.archive, channels) == {c.marked_id for c in channels}
+    assert fake.channels_joined() == 500
+    report = await collect(replace(settings, chats=sources(channels)))
+    assert report["plan"]["joined"] == 500 and report["plan"]["over_cap"] == 50
+    assert report["plan"]["account"]["channels"] == 500
+    text = render(report)
+    assert "account: in 500 of 500 channels and supergroups" in text
+    assert "over the account's cap: 50 chats are read from history only (no live updates): add an account" in text
+
+
+async def test_chats_the_account_is_already_in_count_against_the_cap(fake, run_service, settings):
+    fake.channel_cap = 5
+    for n in range(4):
+        fake.add_channel(username=f"elsewhere_{n}", joined=True)  # joined outside dozor
+    channels = city_channels(fake, 3, prefix="watched")
+    async with run_service(chats=sources(channels), channel_cap=5) as running:
+        await running.settled()
+        assert await archived_chats(running.service.archive, channels) == {c.marked_id for c in channels}
+    assert [fake.joined(c) for c in channels] == [True, False, False]
+    assert "JoinChannelRequest" in fake.requests and fake.rate_floods == []
+    # never asked past the cap: Telegram's CHANNELS_TOO_MUCH was not needed to stop it
+    assert not any(c.name == "JoinChannelRequest" and isinstance(c.outcome, Exception) for c in fake.calls)
+    report = await collect(replace(settings, chats=sources(channels)))
+    assert report["plan"]["over_cap"] == 2
+
+
+async def test_a_premium_cap_is_a_setting(fake, run_service, settings):
+    fake.channel_cap = 1000
+    for n in range(500):
+        fake.add_channel(username=f"owned_{n:04d}", joined=True)
+    channels = city_channels(fake, 2, prefix="premium")
+    async with run_service(chats=sources(channels), channel_cap=1000) as running:
+        await running.settled()
+    assert all(fake.joined(c) for c in channels)
+
+
+# ---- flood waits ----------------------------------------------------------------------------------
+
+async def test_a_flood_wait_on_joins_stops_nothing_else_and_status_shows_when_it_ends(fake, run_service, settings):
+    channels = city_channels(fake, 5, prefix="flooded")
+    fake.flood_wait("JoinChannelRequest", seconds=3600, times=1)
+    watched = replace(settings, chats=sources(channels))
+    async with run_service(chats=watched.chats, catchup_interval=0.5) as running:
+        archive = running.service.archive
+        met = datetime.now(timezone.utc)
+
+        async def shown():
+            return (await collect(watched))["flood_waits"]
+
+        await eventually(shown, "the flood wait in status")
+        # while joins wait, history is still read: a post made now reaches the archive
+        later = fake.post(channels[2], f"{MATCHING} пізніше", deliver=False)
+        await eventually(lambda: archive.message(channels[2].marked_id, later.id), "a post read during the wait")
+        assert not any(fake.joined(c) for c in channels)
+        assert fake.requests.count("JoinChannelRequest") == 1  # held, not retried into the wait
+
+        report = await collect(watched)
+        (wait,) = report["flood_waits"]
+        assert wait["method"] == "join" and wait["seconds"] == 3600
+        until = datetime.fromisoformat(wait["until"])
+        assert met + timedelta(seconds=3590) <= until <= datetime.now(timezone.utc) + timedelta(seconds=3601)
+        assert f"FLOOD WAIT on join (JoinChannelRequest, 3600 s) until {wait['until'].replace('T', ' ')}" \
+            in render(report)
+
+
+async def test_a_flood_wait_that_is_over_leaves_status(fake, run_service, settings):
+    news = city_channels(fake, 1, prefix="brief")[0]
+    fake.flood_wait("GetHistoryRequest", seconds=1, times=1)
+    async with run_service(chats=sources([news])) as running:
+        await running.settled()
+        await asyncio.sleep(1.1)
+    assert (await collect(replace(settings, chats=sources([news]))))["flood_waits"] == []
+
+
+# ---- settings -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variable, value", [("DOZOR_RATE_JOIN", "0"), ("DOZOR_RATE_RESOLVE", "fast"),
+                                             ("DOZOR_CHANNEL_CAP", "-5")])
+def test_a_bad_limit_setting_names_its_variable(tmp_path, variable, value):
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {variable: value})
+    assert str(raised.value).startswith(f"{variable}: ")
