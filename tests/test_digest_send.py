@@ -19,7 +19,7 @@ from bot.digest.sender import REJECTIONS, owed, run_digests
 from bot.model import Chat
 from bot.telegram import publish
 from bot.telegram.client import open_authorised
-from tests.conftest import eventually
+from tests.conftest import UNPACED, eventually
 from tests.telegram_fake import FakeTelegram
 from tests.test_digest_compose import CITY, KYIV, NEWS, PRIVATE, entity_texts, kyiv, matched, post
 
@@ -49,7 +49,7 @@ class World:
         self.telegram.authorise_session(str(self.storage / "dozor.session"))
         self.editors = self.telegram.add_channel(username="editors", title="Редакція", joined=True)
         self.settings = Settings(api_id=FakeTelegram.API_ID, api_hash=FakeTelegram.API_HASH, storage=self.storage,
-                                 digest_chat="@editors", digest_time=NINE, digest_tz=KYIV)
+                                 digest_chat="@editors", digest_time=NINE, digest_tz=KYIV, **UNPACED)
         self.archive: Archive | None = None
         self.client = None
         self.task: asyncio.Task | None = None

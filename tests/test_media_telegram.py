@@ -29,7 +29,7 @@ from bot.model import Match, MatchResult
 from bot.telegram.client import open_authorised
 from bot.telegram.convert import to_chat, to_post
 from bot.telegram.download import TelegramMedia
-from tests.conftest import eventually
+from tests.conftest import UNPACED, eventually
 from tests.telegram_fake import FakeTelegram
 
 HIT = MatchResult(matches=(Match("enlistment_centre", "tck", "ТЦК", 0, 3),), language="uk")
@@ -88,7 +88,7 @@ async def world(tmp_path):
     storage = tmp_path / "storage"
     storage.mkdir()
     fake.authorise_session(str(storage / "dozor.session"))
-    settings = Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage)
+    settings = Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage, **UNPACED)
     client = await open_authorised(settings, connection=fake.connection)
     archive = await Archive.open(settings.archive_path)
     try:
@@ -485,23 +485,20 @@ async def test_albums_known_complete_are_remembered_only_up_to_a_limit(world):
         assert (await world.media(news, lead))["status"] == (await world.media(news, last))["status"] == "done"
 
 
-async def test_a_flood_wait_telegram_leaves_to_us_postpones_the_item_without_costing_an_attempt(world):
+async def test_a_flood_wait_on_downloads_is_waited_out_without_costing_an_attempt(world):
     fake = world.fake
     news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
     data = os.urandom(20_000)
     message = fake.post(news, CAPTION, media=fake.photo(data))
     await world.archive_posts(news, message)
-    world.client.flood_sleep_threshold = 0  # Telethon hands every flood wait back to the caller
     fake.flood_wait("GetFileRequest", seconds=1)
 
     async with world.running():
-        async def postponed():
-            return (await world.media(news, message))["reason"] == "flood wait of 1 s"
-        await eventually(postponed, "the item to wait out the flood")
         await world.settled()
 
     row = await world.media(news, message)
     assert row["status"] == "done" and row["attempts"] == 1 and world.stored_bytes(row) == data
+    assert world.client.budget.floods["download"].seconds == 1  # the request budget held downloads
 
 
 def test_the_media_stage_leaves_telethon_to_bot_telegram():

@@ -205,7 +205,7 @@ class MediaWorkers:
             await self._pause(item, str(error))
             return "pending"
         except FloodWait as error:
-            # only reaches us if the client's flood_sleep_threshold is below the wait
+            # only reaches us from a client without the request budget, which holds flood waits itself
             until = utcnow() + timedelta(seconds=error.seconds + 1)
             await queue.postpone(self.archive, item.id, str(error), until)
             log.warning("media %s: flood wait of %d s, trying again after it", where, error.seconds)

@@ -8,7 +8,7 @@
 A message is fetched fresh before downloading because the file reference stored with a
 message expires (hours to days). When it expires in the middle of a download, the
 message is fetched again and the download continues from the bytes already written.
-Flood waits are slept through by Telethon itself (the client's flood_sleep_threshold);
+Flood waits are waited out by the client's request budget, which holds only downloads;
 a dropped connection is re-established by Telethon and the request sent again.
 
 Nothing Telethon-shaped leaves this module: album siblings are plain `Post`s, and

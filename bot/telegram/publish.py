@@ -26,6 +26,7 @@ from telethon import TelegramClient, errors, functions, types, utils
 from telethon.extensions import html as telegram_html
 
 from bot.config import Settings
+from bot.telegram.budget import method_of
 from bot.telegram.client import make_private
 from bot.telegram.errors import rpc_error_name
 from bot.telegram.subscriptions import SubscriptionError, resolve
@@ -113,6 +114,9 @@ class Publisher:
         (which still records the updates the answer carries).
         """
         await request.resolve(client, utils)
+        budget = getattr(client, "budget", None)  # the account's; the digest bot is another account
+        if budget is not None:
+            await budget.take(method_of(type(request).__name__))
         if client is self._bot:
             request = functions.InvokeWithoutUpdatesRequest(request)  # as receive_updates=False does
         return await client._sender.send(request)
