@@ -23,7 +23,7 @@ log = logging.getLogger("dozor.telegram")
 DEFAULT_RATES: dict[str, float] = {
     "resolve": 10.0,  # peers pace ~30 a minute; bans came after ~160 in a burst
     "join": 1.0,  # peers pace one every 12–120 s
-    "history": 60.0,  # one page a second: half of ~3,000 messages per 30 s
+    "history": 30.0,  # full 100-message pages: half of the ~3,000 messages per 30 s peers report
     "difference": 600.0,  # what Telegram's own apps poll; cheap for the server
     "download": 240.0,  # 512 KB parts: 2 MB/s of the ~10 MB/s a connection carries
     "dialogs": 6.0,
