@@ -33,6 +33,7 @@ RECOUNT_AFTER = 300.0  # seconds before the dialogs are read again when they cou
 # Telethon learns a joined channel's pts (and so notices gaps in its updates) only from the
 # dialog list: it is read again after a batch of joins, or when no join is ready
 RECOUNT_EVERY = 20
+JOIN_ATTEMPTS = 3  # failures (network, archive) before a chat is left to history until the next start
 
 
 def next_step(chat: Chat, *, member: bool, seats_taken: int, cap: int, joining: bool) -> tuple[str, str | None]:
@@ -66,6 +67,7 @@ class ChatPlan:
         self._full = False  # Telegram said CHANNELS_TOO_MUCH whatever our count says
         self._wake = asyncio.Event()
         self._joined_since_count = 0
+        self._failed: dict[int, int] = {}  # chat → joins that failed for reasons Telegram did not give
 
     def count(self, members: set[int] | None) -> None:
         """The channels the account is in, as the service read them from the dialogs (None
@@ -142,9 +144,18 @@ class ChatPlan:
             await save_membership(self.archive, chat.id, HISTORY_ONLY, str(error))
             return
         except Exception as error:
-            # the network or the archive: the seat stays, the join is tried again later
-            log.warning("%s: join failed (%s: %s); trying again later", chat.title, type(error).__name__, error)
-            await asyncio.sleep(5.0)
+            # the network or the archive: the seat stays and the join is tried again, a few times
+            reason = f"{type(error).__name__}: {error}"
+            self._failed[chat.id] = failures = self._failed.get(chat.id, 0) + 1
+            if failures < JOIN_ATTEMPTS:
+                log.warning("%s: join failed (%s); trying again shortly", chat.title, reason)
+                await asyncio.sleep(5.0 * failures)
+                return
+            self._seats.discard(chat.id)
+            del self._waiting[chat.id]
+            log.warning("%s: join failed %d times (%s); read from history only until the next start",
+                        chat.title, failures, reason)
+            await save_membership(self.archive, chat.id, HISTORY_ONLY, f"join failed: {reason}")
             return
         del self._waiting[chat.id]
         self.members.add(chat.id)

@@ -10,9 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from telethon import errors, functions
 
-from bot.archive.limits import plan_progress
+from bot.archive.limits import HISTORY_ONLY, JOINED, OVER_CAP, plan_progress
+from bot.chat_plan import JOIN, next_step
 from bot.commands.status import collect, render
 from bot.config import ConfigError, load_settings
+from bot.model import Chat
 from bot.service import Service
 from bot.telegram.client import make_client
 from bot.telegram.subscriptions import resolve_chat
@@ -206,6 +208,21 @@ async def test_a_premium_cap_is_a_setting(fake, run_service, settings):
     async with run_service(chats=sources(channels), channel_cap=1000) as running:
         await running.settled()
     assert all(fake.joined(c) for c in channels)
+
+
+PUBLIC = Chat(id=-1001700000001, title="Місто", username="city_0001")
+
+
+@pytest.mark.parametrize("chat, member, seats, joining, expected", [
+    (PUBLIC, False, 10, True, (JOIN, None)),
+    (PUBLIC, True, 500, True, (JOINED, None)),  # already in: no request, whatever the count
+    (PUBLIC, False, 500, True, (OVER_CAP, None)),
+    (PUBLIC, False, 10, False, (HISTORY_ONLY, "DOZOR_JOIN_CHANNELS is off")),
+    (replace(PUBLIC, username=None), False, 10, True, (HISTORY_ONLY, "private: only an invite can add the account")),
+    (Chat(id=-4100001, title="Basic group", kind="group"), False, 500, True, (JOINED, None)),
+])
+def test_what_becomes_of_a_resolved_chat(chat, member, seats, joining, expected):
+    assert next_step(chat, member=member, seats_taken=seats, cap=500, joining=joining) == expected
 
 
 # ---- flood waits ----------------------------------------------------------------------------------
