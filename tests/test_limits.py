@@ -154,6 +154,7 @@ async def test_first_start_with_300_new_chats_is_paced_and_a_restart_continues_t
     assert all(counts[name] == 1 for name in resolved_before)  # the restart resolved none of them again
     assert set(counts) == {c.username for c in channels}
     assert all(fake.joined(c) for c in channels)
+    assert fake.requests.count("JoinChannelRequest") == 300  # and joined none of them twice
     report = await collect(paced)
     assert report["plan"]["resolved"] == report["plan"]["read"] == report["plan"]["joined"] == 300
     assert "new chats: 300/300 resolved, 300 read, 300 joined" in render(report)
