@@ -157,12 +157,12 @@ class ChatPlan:
                         chat.title, failures, reason)
             await save_membership(self.archive, chat.id, HISTORY_ONLY, f"join failed: {reason}")
             return
+        self._joined_since_count += 1  # first: the plan is not settled until the dialogs are read again
         del self._waiting[chat.id]
         self.members.add(chat.id)
         self._seats.discard(chat.id)
         log.info("joined %s (%d of %d channels)", chat.title, len(self.members), self.cap)
         await save_membership(self.archive, chat.id, JOINED)
-        self._joined_since_count += 1
         if self._joined_since_count >= RECOUNT_EVERY:
             await self._recount()
         else:

@@ -170,11 +170,14 @@ async def test_a_public_chat_is_read_before_it_is_joined(fake, run_service):
 
 # ---- the membership cap -------------------------------------------------------------------------
 
-async def test_550_chats_on_one_account_join_at_most_500_and_the_rest_are_read_from_history(
-        fake, run_service, settings):
+async def test_550_chats_on_one_account_join_at_most_500_and_the_rest_are_read_from_history(fake, settings):
     channels = city_channels(fake, 550)
-    async with run_service(chats=sources(channels)) as running:
-        await running.settled()
+    async with Unwaited(replace(settings, chats=sources(channels)), fake) as running:
+        await eventually(lambda: running.service.ready.is_set(), "every chat to be resolved", limit=120)
+        await eventually(lambda: running.service.catchup.idle and not running.service.catchup.busy,
+                         "every chat to be read", limit=120)
+        await eventually(lambda: running.service.plan.settled, "every chat to be joined or left to history",
+                         limit=120)
         assert await archived_chats(running.service.archive, channels) == {c.marked_id for c in channels}
     assert fake.channels_joined() == 500
     report = await collect(replace(settings, chats=sources(channels)))
