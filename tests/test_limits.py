@@ -183,6 +183,8 @@ async def test_550_chats_on_one_account_join_at_most_500_and_the_rest_are_read_f
     report = await collect(replace(settings, chats=sources(channels)))
     assert report["plan"]["joined"] == 500 and report["plan"]["over_cap"] == 50
     assert report["plan"]["account"]["channels"] == 500
+    over = {r["chat_id"] for r in report["chats"] if (r["membership"] or {}).get("state") == OVER_CAP}
+    assert over == {c.marked_id for c in channels if not fake.joined(c)} and len(over) == 50
     text = render(report)
     assert "account: in 500 of 500 channels and supergroups" in text
     assert "over the account's cap: 50 chats are read from history only (no live updates): add an account" in text

@@ -4,6 +4,7 @@ plan of new chats (resolved → read → joined), and the account's channels aga
     await record_flood_wait(archive, "join", "JoinChannelRequest", 300, started, until)
     await flood_waits(archive, now=utcnow())          # those not over yet
     await save_membership(archive, chat_id, "over_cap")
+    await memberships(archive)                        # {chat_id: {"state": "over_cap", "reason": None}}
     await plan_progress(archive, settings.chats)      # {"configured": 300, "resolved": 120, …}
 """
 from __future__ import annotations
@@ -51,6 +52,12 @@ async def save_membership(archive: Archive, chat_id: int, state: str, reason: st
                    updated_at = excluded.updated_at""",
             (chat_id, state, reason, iso(utcnow())),
         )
+
+
+async def memberships(archive: Archive) -> dict[int, dict]:
+    """Per chat: how the plan left it (joined, over the cap, history only) and why."""
+    rows = await archive.rows("SELECT chat_id, state, reason FROM memberships")
+    return {r["chat_id"]: {"state": r["state"], "reason": r["reason"]} for r in rows}
 
 
 async def save_channel_count(archive: Archive, channels: int, cap: int) -> None:

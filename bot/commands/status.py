@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.archive import Archive
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
-from bot.archive.limits import flood_waits, plan_progress
+from bot.archive.limits import flood_waits, memberships, plan_progress
 from bot.config import load_settings
 
 HELP = "show per-chat progress, today's counts and errors (--json for scripts)"
@@ -39,9 +39,11 @@ async def collect(settings) -> dict:
         media = await media_queue.counts(archive)
         digest = await digest_status(archive)
         limits = {"plan": await plan_progress(archive, settings.chats), "flood_waits": await flood_waits(archive)}
+        joined = await memberships(archive)
     rows = []
     for chat in chats:
         row = asdict(chat)
+        row["membership"] = joined.get(chat.chat_id)  # None: not settled by the plan yet
         if chat.last_message_at:
             row["last_message_at"] = chat.last_message_at.astimezone(zone).isoformat(timespec="minutes")
         rows.append(row)
