@@ -260,6 +260,21 @@ async def test_a_flood_wait_on_joins_stops_nothing_else_and_status_shows_when_it
             in render(report)
 
 
+async def test_a_flood_wait_still_in_force_after_a_restart_holds_its_method(fake, run_service, settings):
+    channels = city_channels(fake, 2, prefix="restarted")
+    fake.flood_wait("JoinChannelRequest", seconds=3600, times=1)
+    watched = replace(settings, chats=sources(channels))
+    async with run_service(chats=watched.chats) as running:
+        await eventually(lambda: "join" in running.service.client.budget.floods, "the flood wait")
+    async with run_service(chats=watched.chats) as running:
+        await eventually(lambda: running.service.catchup.idle and not running.service.catchup.busy, "catch-up")
+        await eventually(lambda: all(c.marked_id in running.service.catchup.last_read for c in channels),
+                         "both chats read")
+        assert running.service.client.budget.held("join") > 3500
+    assert fake.requests.count("JoinChannelRequest") == 1  # Telegram was not asked again during its wait
+    assert [w["method"] for w in (await collect(watched))["flood_waits"]] == ["join"]
+
+
 async def test_a_flood_wait_that_is_over_leaves_status(fake, run_service, settings):
     news = city_channels(fake, 1, prefix="brief")[0]
     fake.flood_wait("GetHistoryRequest", seconds=1, times=1)
