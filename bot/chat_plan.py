@@ -22,7 +22,8 @@ import logging
 from typing import Callable
 
 from bot.archive import Archive
-from bot.archive.limits import HISTORY_ONLY, JOINED, OVER_CAP, save_channel_count, save_membership
+from bot.archive.limits import (HISTORY_ONLY, JOINED, OVER_CAP, last_joined_at, save_channel_count,
+                                save_membership)
 from bot.model import Chat
 from bot.telegram.subscriptions import JoinRefused, OverCap, join, membership, track_updates
 
@@ -95,6 +96,8 @@ class ChatPlan:
                 log.warning("could not read the dialog list (%s); joins wait %.0f s", error, RECOUNT_AFTER)
                 await asyncio.sleep(RECOUNT_AFTER)
         await self._save_count()
+        if (joined_at := await last_joined_at(self.archive)) is not None:
+            self.client.budget.last_sent("join", joined_at)  # a crash loop must not speed joins up
         while True:
             self._wake.clear()
             await self._settle_without_requests()

@@ -168,6 +168,18 @@ async def test_a_public_chat_is_read_before_it_is_joined(fake, run_service):
     assert names.index("GetHistoryRequest") < names.index("JoinChannelRequest")
 
 
+async def test_a_restart_keeps_the_join_pace(fake, run_service):
+    first, second = city_channels(fake, 2, prefix="paced")
+    async with run_service(chats=sources([first]), rate_join=1.0) as running:  # one a minute
+        await running.settled()
+    assert fake.joined(first)
+    async with run_service(chats=sources([first, second]), rate_join=1.0) as running:
+        await eventually(lambda: second.marked_id in running.service.catchup.last_read, "the new chat read")
+        await asyncio.sleep(1.0)  # the plan has had its chance: without the pace it would join now
+        assert not fake.joined(second)
+    assert fake.requests.count("JoinChannelRequest") == 1
+
+
 # ---- the membership cap -------------------------------------------------------------------------
 
 async def test_550_chats_on_one_account_join_at_most_500_and_the_rest_are_read_from_history(fake, settings):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.archive import Archive, iso, utcnow
+from bot.archive import Archive, from_iso, iso, utcnow
 
 # the last step of a chat's plan
 JOINED = "joined"
@@ -58,6 +58,12 @@ async def memberships(archive: Archive) -> dict[int, dict]:
     """Per chat: how the plan left it (joined, over the cap, history only) and why."""
     rows = await archive.rows("SELECT chat_id, state, reason FROM memberships")
     return {r["chat_id"]: {"state": r["state"], "reason": r["reason"]} for r in rows}
+
+
+async def last_joined_at(archive: Archive) -> datetime | None:
+    """When the account last joined a chat for the plan (to keep the join pace across restarts)."""
+    row = await archive.row(f"SELECT MAX(updated_at) AS at FROM memberships WHERE state = '{JOINED}'")
+    return from_iso(row["at"]) if row else None
 
 
 async def save_channel_count(archive: Archive, channels: int, cap: int) -> None:

@@ -134,6 +134,12 @@ class Budget:
             log.warning("flood wait on %s (%s) from before the restart: held until %s UTC", wait.method,
                         wait.request, wait.until.strftime("%Y-%m-%d %H:%M:%S"))
 
+    def last_sent(self, method: str, at: datetime) -> None:
+        """The method's last request went at `at` (before a restart): keep its spacing from it."""
+        since = (datetime.now(timezone.utc) - at).total_seconds()
+        lane = self._lanes[method]
+        lane.next_at = max(lane.next_at, asyncio.get_running_loop().time() - since + lane.interval)
+
     def held(self, method: str) -> float:
         """Seconds the method is still held for (0 when it is free)."""
         return max(0.0, self._lanes[method].held_until - asyncio.get_running_loop().time())
