@@ -27,7 +27,6 @@ from bot.lock import StorageLock
 from bot.media import run_media
 from bot.model import Chat
 from bot.rules_reload import RulesHolder
-from bot.telegram.budget import FloodWait
 from bot.telegram.client import NotLoggedIn, account_name, open_authorised
 from bot.telegram.live import LiveFeed
 from bot.telegram.subscriptions import SubscriptionError, resolve_chat, still_known, track_updates
@@ -105,8 +104,8 @@ class Service:
         self.plan = ChatPlan(self.client, self.archive, cap=settings.channel_cap, joining=settings.join_channels,
                              is_read=lambda chat_id: chat_id in self.catchup.last_read)
         for wait in await flood_waits(self.archive):
-            self.client.budget.resume(FloodWait(wait["method"], wait["request"], wait["seconds"],
-                                                from_iso(wait["started_at"]), from_iso(wait["until"])))
+            self.client.budget.resume(wait["method"], wait["request"], from_iso(wait["started_at"]),
+                                      from_iso(wait["until"]))
         self.client.budget.on_flood.append(
             lambda wait: record_flood_wait(self.archive, wait.method, wait.request, wait.seconds,
                                            wait.started_at, wait.until))

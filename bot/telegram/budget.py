@@ -3,7 +3,7 @@
     budget = Budget({"resolve": 10, "join": 1})     # requests per minute; the rest get defaults
     await budget.take("resolve")                     # returns when the next resolution may go
     await budget.flood("join", 300, "JoinChannelRequest")   # joins wait 300 s, the rest go on
-    budget.resume(wait)                              # a flood wait recorded before a restart
+    budget.resume("join", "JoinChannelRequest", started, until)   # a wait from before a restart
 
 Telegram publishes no limits, but accounts are lost to bursts: ~160 resolutions in a row
 earned peers 15–18 h waits, ~200 joins in an hour a 70,000 s wait. So every method is paced
@@ -123,16 +123,17 @@ class Budget:
                 log.exception("could not record the flood wait on %s", method)
         return wait
 
-    def resume(self, wait: FloodWait) -> None:
+    def resume(self, method: str, request: str, started_at: datetime, until: datetime) -> None:
         """A flood wait met before a restart: hold its method for what is left of it, so the
         new process does not walk straight back into it."""
-        left = (wait.until - datetime.now(timezone.utc)).total_seconds()
-        if left > 0 and wait.method in self._lanes:
-            lane = self._lanes[wait.method]
+        left = (until - datetime.now(timezone.utc)).total_seconds()
+        if left > 0 and method in self._lanes:
+            lane = self._lanes[method]
             lane.held_until = max(lane.held_until, asyncio.get_running_loop().time() + left)
-            self.floods[wait.method] = wait
-            log.warning("flood wait on %s (%s) from before the restart: held until %s UTC", wait.method,
-                        wait.request, wait.until.strftime("%Y-%m-%d %H:%M:%S"))
+            self.floods[method] = FloodWait(method, request, round((until - started_at).total_seconds()),
+                                            started_at, until)
+            log.warning("flood wait on %s (%s) from before the restart: held until %s UTC", method, request,
+                        until.strftime("%Y-%m-%d %H:%M:%S"))
 
     def last_sent(self, method: str, at: datetime) -> None:
         """The method's last request went at `at` (before a restart): keep its spacing from it."""
