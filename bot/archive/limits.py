@@ -43,13 +43,16 @@ async def flood_waits(archive: Archive, now: datetime | None = None) -> list[dic
 
 
 async def save_membership(archive: Archive, chat_id: int, state: str, reason: str | None = None) -> None:
+    """updated_at says since when the chat is in this state: a restart that finds it unchanged
+    leaves it (the join pace is kept from it)."""
     if state not in STATES:
         raise ValueError(f"unknown membership state {state!r}")
     async with archive.transaction() as db:
         await db.execute(
             """INSERT INTO memberships (chat_id, state, reason, updated_at) VALUES (?, ?, ?, ?)
                ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
-                   updated_at = excluded.updated_at""",
+                   updated_at = excluded.updated_at
+               WHERE state != excluded.state OR reason IS NOT excluded.reason""",
             (chat_id, state, reason, iso(utcnow())),
         )
 
