@@ -138,6 +138,8 @@ async def test_first_start_with_300_new_chats_is_paced_and_a_restart_continues_t
     plan = report["plan"]
     assert plan["configured"] == 300 and 100 <= plan["resolved"] < 300
     assert f"{plan['resolved']}/300 resolved" in render(report)
+    if plan["waiting_to_join"]:
+        assert f"{plan['waiting_to_join']} waiting to join (about " in render(report)
     async with archive_of(paced) as archive:
         rows = await archive.rows("SELECT username FROM chats")
     resolved_before = {r[0].lower() for r in rows}

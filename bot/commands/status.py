@@ -49,7 +49,8 @@ async def collect(settings) -> dict:
         rows.append(row)
     for wait in limits["flood_waits"]:
         wait["until"] = datetime.fromisoformat(wait["until"]).astimezone(zone).isoformat(timespec="seconds")
-    return {"time_zone": str(zone), "chats": rows, "totals": totals, "media": media, "digest": digest, **limits}
+    return {"time_zone": str(zone), "chats": rows, "totals": totals, "media": media, "digest": digest, **limits,
+            "join_rate": settings.rate_join}
 
 
 def render(report: dict) -> str:
@@ -68,7 +69,7 @@ def render(report: dict) -> str:
     out.append(", ".join(f"{value} {name}" for name, value in totals.items()) + f"  (times in {report['time_zone']})")
     out.append(_media_line(report["media"]))
     out.extend(_digest_lines(report["digest"]))
-    out.extend(_limit_lines(report["plan"], report["flood_waits"]))
+    out.extend(_limit_lines(report["plan"], report["flood_waits"], report["join_rate"]))
     return "\n".join(out)
 
 
@@ -97,13 +98,15 @@ def _digest_lines(digest: dict) -> list[str]:
     return lines
 
 
-def _limit_lines(plan: dict, floods: list[dict]) -> list[str]:
+def _limit_lines(plan: dict, floods: list[dict], join_rate: float) -> list[str]:
     lines = []
     if plan["configured"]:
         line = (f"new chats: {plan['resolved']}/{plan['configured']} resolved, {plan['read']} read, "
                 f"{plan['joined']} joined")
         if plan["waiting_to_join"]:
-            line += f", {plan['waiting_to_join']} waiting to join"
+            minutes = plan["waiting_to_join"] / join_rate
+            line += (f", {plan['waiting_to_join']} waiting to join (about "
+                     f"{f'{minutes / 60:.1f} h' if minutes >= 90 else f'{minutes:.0f} min'} at {join_rate:g} a minute)")
         if plan["history_only"]:
             line += f", {plan['history_only']} read from history only"
         lines.append(line)
