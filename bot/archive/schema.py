@@ -217,4 +217,26 @@ MIGRATIONS: list[str] = [
     CREATE INDEX labels_by_message ON labels (chat_id, message_id, topic);
     CREATE INDEX labels_by_topic ON labels (topic);
     """,
+    # 10: the editors' desk: which archived message each digest item stands for, so a reply to
+    # an item becomes a label; and where the desk posted interim digests
+    """
+    CREATE TABLE digest_items (
+        period      TEXT NOT NULL,                -- digests.period, or interim:<UTC time> for /digest
+        part        INTEGER NOT NULL,             -- 1, 2, … as in digest_parts
+        number      INTEGER NOT NULL,             -- the item's number as shown (№3)
+        chat_id     INTEGER NOT NULL,             -- the archived message it stands for
+        message_id  INTEGER NOT NULL,
+        PRIMARY KEY (period, number)
+    ) WITHOUT ROWID;
+
+    -- interim digests are not scheduled periods: only where each part landed is kept
+    CREATE TABLE interim_parts (
+        chat_id     INTEGER NOT NULL,             -- where the desk posted it (marked id)
+        message_id  INTEGER NOT NULL,
+        period      TEXT NOT NULL,                -- interim:<UTC time>
+        part        INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX digest_parts_by_message ON digest_parts (message_id);
+    """,
 ]
