@@ -470,6 +470,11 @@ def _texts(parts: list[list[_Block]]) -> list[str]:
     return texts
 
 
+def split(pieces: list[str], limit: int = PART_LIMIT) -> list[str]:
+    """Any answer as Telegram-sized messages, split between pieces like the digest."""
+    return pack([_Block(p) for p in pieces], {}, limit)
+
+
 def _join(blocks_: list[_Block]) -> str:
     return SEPARATOR.join(b.html for b in blocks_)
 

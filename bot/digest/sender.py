@@ -258,7 +258,11 @@ def period_for(settings: Settings, moment: datetime) -> Period:
 
 
 def so_far(settings: Settings, moment: datetime) -> Period:
-    """The period in progress at `moment`, from the end of the latest one up to `moment`."""
+    """The period in progress at `moment`, from the end of the latest one up to `moment`.
+
+    The archive keeps whole seconds: the period runs to the end of `moment`'s second, so a
+    message posted in the same second as the request is in it."""
+    moment = moment.replace(microsecond=0) + timedelta(seconds=1)
     return period_so_far(moment, settings.digest_period, settings.digest_time, settings.digest_tz)
 
 

@@ -1,0 +1,87 @@
+"""Every query of the editors' desk: digest items behind a reply, interim digests, recent
+matches for spike alerts.
+
+    await save_interim(archive, "interim:2026-03-20T15:04:00+00:00", chat_id, [(1, 812)], items)
+    refs = await items_of_message(archive, chat_id, 812, digest_chat=True)   # what a reply answers
+    recent = await recent_matches(archive, since=now - timedelta(minutes=15))
+    usual = await usual_counts(archive, since=now - timedelta(days=7), until=now - timedelta(minutes=15))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.archive import Archive, from_iso, iso
+from bot.digest.compose import ItemRef
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One matched message of one topic, as spike detection and alerts see it."""
+
+    topic: str
+    chat_id: int
+    chat_title: str
+    chat_username: str | None
+    message_id: int
+    date: datetime
+    text: str
+
+
+async def save_interim(archive: Archive, key: str, chat_id: int, posted: list[tuple[int, int]],
+                       items: list[ItemRef]) -> None:
+    """An interim digest the desk posted in `chat_id`: (part, message id) of each part, and
+    which archived message each numbered item stands for."""
+    async with archive.transaction() as db:
+        await db.executemany(
+            "INSERT OR IGNORE INTO interim_parts (chat_id, message_id, period, part) VALUES (?, ?, ?, ?)",
+            [(chat_id, message_id, key, part) for part, message_id in posted])
+        await db.executemany(
+            """INSERT OR IGNORE INTO digest_items (period, part, number, chat_id, message_id)
+               VALUES (?, ?, ?, ?, ?)""",
+            [(key, i.part, i.number, i.chat_id, i.message_id) for i in items])
+
+
+async def items_of_message(archive: Archive, chat_id: int, message_id: int, *,
+                           digest_chat: bool) -> tuple[str, int, list[ItemRef]] | None:
+    """The digest (period key), part and items a posted message shows; None if it is no digest.
+
+    `digest_chat`: the message is in DIGEST_CHAT, where scheduled digests are posted (their
+    parts are recorded by message id alone).
+    """
+    found = await archive.row(
+        "SELECT period, part FROM interim_parts WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
+    if found is None and digest_chat:
+        found = await archive.row(
+            "SELECT period, part FROM digest_parts WHERE message_id = ? ORDER BY sent_at DESC LIMIT 1",
+            (message_id,))
+    if found is None:
+        return None
+    rows = await archive.rows(
+        "SELECT part, number, chat_id, message_id FROM digest_items WHERE period = ? ORDER BY number",
+        (found["period"],))
+    items = [ItemRef(r["part"], r["number"], r["chat_id"], r["message_id"]) for r in rows]
+    return found["period"], found["part"], items
+
+
+async def recent_matches(archive: Archive, since: datetime) -> list[Sighting]:
+    """Matched messages dated from `since` on, one per topic they match, oldest first."""
+    rows = await archive.rows(
+        """SELECT DISTINCT x.topic, m.chat_id, c.title, c.username, m.message_id, m.date, m.text
+           FROM messages m JOIN matches x ON x.message = m.id JOIN chats c ON c.id = m.chat_id
+           WHERE m.matched = 1 AND m.deleted_at IS NULL AND m.date >= ?
+           ORDER BY m.date, m.chat_id, m.message_id""",
+        (iso(since),))
+    return [Sighting(topic=r["topic"], chat_id=r["chat_id"], chat_title=r["title"], chat_username=r["username"],
+                     message_id=r["message_id"], date=from_iso(r["date"]), text=r["text"]) for r in rows]
+
+
+async def usual_counts(archive: Archive, since: datetime, until: datetime) -> dict[tuple[int, str], int]:
+    """Matched messages per (chat, topic) dated in [since, until): a chat's usual traffic."""
+    rows = await archive.rows(
+        """SELECT m.chat_id, x.topic, COUNT(DISTINCT m.id) AS n
+           FROM messages m JOIN matches x ON x.message = m.id
+           WHERE m.matched = 1 AND m.date >= ? AND m.date < ?
+           GROUP BY m.chat_id, x.topic""",
+        (iso(since), iso(until)))
+    return {(r["chat_id"], r["topic"]): r["n"] for r in rows}

@@ -1,0 +1,213 @@
+"""The desk: one incoming message from the editors' chat or a private chat → at most one answer.
+
+    desk = Desk(settings, archive, rules=lambda: holder.current, replies=telegram_replies)
+    await desk.handle(Incoming(chat_id=-1001…, message_id=7, sender_id=42, username="anna_ed",
+                               text="/search ТЦК 7d", private=False))
+
+Editors (DOZOR_EDITORS) get answers; anyone else gets none of the archive: silence in a
+group, a short refusal in a private chat, and a log line that names the person, never the
+text. Each editor may send DESK_RATE commands a minute. Replies to digest items and
+forwarded messages become labels (bot/archive/labels.py, source "desk").
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Mapping, Protocol
+
+from bot.archive import Archive, iso, utcnow
+from bot.archive import desk as store
+from bot.archive import media as media_queue
+from bot.archive.digests import digest_status
+from bot.archive.labels import add_label
+from bot.archive.search import search
+from bot.config import Settings
+from bot.desk import answers
+from bot.desk.access import Editors, who
+from bot.desk.commands import CommandError, parse_command, parse_search
+from bot.desk.feedback import item_number, pick, tags, verdict
+from bot.desk.ratelimit import RateLimit
+from bot.digest.compose import split
+from bot.digest.sender import build_layout, so_far
+from bot.matching import Rules, match
+
+log = logging.getLogger("dozor.desk")
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """Where a forwarded message came from, when Telegram says so, and its text."""
+
+    chat_id: int | None
+    message_id: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message to the desk, as plain data (bot/telegram/desk.py makes these)."""
+
+    chat_id: int
+    message_id: int
+    sender_id: int | None
+    username: str | None
+    text: str
+    private: bool
+    reply_to: int | None = None
+    forward: Forwarded | None = None
+
+
+class Replies(Protocol):
+    async def send(self, chat_id: int, html: str, reply_to: int | None = None) -> int | None:
+        """Post `html` in the chat; Telegram's id of the new message (None if unknown)."""
+
+
+class Desk:
+    def __init__(self, settings: Settings, archive: Archive, rules: Callable[[], Rules], replies: Replies, *,
+                 clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic):
+        self.settings, self.archive, self.rules, self.replies = settings, archive, rules, replies
+        self.clock, self.monotonic = clock, monotonic
+        self.editors = Editors.parse(settings.editors)
+        self.limit = RateLimit(settings.desk_rate)
+        self.digest_chat_id: int | None = None  # DIGEST_CHAT's id, once the listener resolved it
+        self.pending: dict[int, Forwarded] = {}  # editor → forwarded message waiting for its topic
+
+    @property
+    def titles(self) -> Mapping[str, str]:
+        return self.rules().topics
+
+    async def handle(self, msg: Incoming) -> None:
+        command = parse_command(msg.text) if msg.forward is None else None
+        if not self.editors.admits(msg.sender_id, msg.username):
+            if command is not None or (msg.private and msg.forward is not None):
+                where = "a private chat" if msg.private else f"chat {msg.chat_id}"
+                log.warning("desk: %s is not in DOZOR_EDITORS; refused a command in %s",
+                            who(msg.sender_id, msg.username), where)
+                if msg.private:
+                    await self._say(msg, answers.refusal())
+            return
+        forwarded = msg.private and msg.forward is not None
+        naming = msg.private and msg.sender_id in self.pending and bool(tags(msg.text))
+        feedback = msg.reply_to is not None and verdict(msg.text) is not None
+        if command is None and not forwarded and not naming and not feedback:
+            return  # editors talking among themselves
+        editor = str(msg.sender_id)
+        wait = self.limit.take(editor, self.monotonic())
+        if wait:
+            if self.limit.should_warn(editor, self.monotonic()):
+                await self._say(msg, answers.slow_down(wait))
+            return
+        try:
+            if command is not None:
+                await self._command(msg, command.name, command.args)
+            elif forwarded:
+                self.pending[msg.sender_id] = msg.forward
+                await self._say(msg, answers.which_topic(self.titles))
+            elif naming:
+                await self._name_forward(msg)
+            elif feedback:
+                await self._feedback(msg)
+        except CommandError as error:
+            await self._say(msg, answers.mistake(str(error)))
+        except Exception:
+            log.exception("desk: could not answer %s", who(msg.sender_id, msg.username))
+            await self._say(msg, answers.failed())
+
+    # ---- commands ---------------------------------------------------------------------------
+
+    async def _command(self, msg: Incoming, name: str, args: str) -> None:
+        if name in ("help", "start"):
+            await self._say(msg, answers.help_text(self.titles))
+        elif name == "digest":
+            await self._interim_digest(msg)
+        elif name == "search":
+            query = parse_search(args, frozenset(self.titles))
+            since = self.clock() - timedelta(days=query.days) if query.days else None
+            hits = await search(self.archive, query.words, topic=query.topic, since=since,
+                                limit=answers.SHOWN + 1)
+            pieces = answers.search_answer(query, hits, self.settings.digest_tz, len(hits) > answers.SHOWN,
+                                           self.titles)
+            await self._say(msg, *pieces)
+        elif name == "status":
+            await self._say(msg, await self._status())
+        elif name == "check":
+            if not args:
+                raise CommandError("напишіть текст після команди: /check ТЦК пакують біля метро")
+            result = await asyncio.to_thread(match, self.rules(), args)
+            await self._say(msg, answers.check_answer(args, result, self.titles))
+        else:
+            await self._say(msg, answers.unknown(name))
+
+    async def _interim_digest(self, msg: Incoming) -> None:
+        """Everything since the last scheduled digest, in its layout; the schedule is untouched."""
+        now = self.clock()
+        composed = await build_layout(self.settings, self.archive, so_far(self.settings, now), self.titles)
+        posted = []
+        for part, html in enumerate(composed.parts, start=1):
+            message_id = await self.replies.send(msg.chat_id, html, msg.message_id if part == 1 else None)
+            if message_id is not None:
+                posted.append((part, message_id))
+        await store.save_interim(self.archive, f"interim:{iso(now)}", msg.chat_id, posted, composed.items)
+
+    async def _status(self) -> str:
+        zone = self.settings.digest_tz
+        now = self.clock()
+        midnight = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        chats = await self.archive.status(since=midnight)
+        totals = await self.archive.totals()
+        media = await media_queue.counts(self.archive)
+        digest = await digest_status(self.archive)
+        return answers.status_answer(chats, totals, media, digest, zone, now)
+
+    # ---- feedback ---------------------------------------------------------------------------
+
+    async def _feedback(self, msg: Incoming) -> None:
+        found = await store.items_of_message(self.archive, msg.chat_id, msg.reply_to,
+                                             digest_chat=msg.chat_id == self.digest_chat_id)
+        if found is None:
+            return  # a reply to something that is no digest
+        _key, part, items = found
+        number = item_number(msg.text)
+        item = pick(items, part, number)
+        if item is None:
+            await self._say(msg, answers.no_item(number) if number is not None else answers.which_item())
+            return
+        message = await self.archive.message(item.chat_id, item.message_id)
+        if message is None:
+            return
+        topics = self._topics(msg.text) or sorted({m["topic"] for m in message["matches"]})
+        if not topics:
+            await self._say(msg, answers.which_topic(self.titles))
+            return
+        correct = verdict(msg.text)
+        for topic in topics:
+            await add_label(self.archive, topic=topic, correct=correct, chat_id=item.chat_id,
+                            message_id=item.message_id, source="desk", by=who(msg.sender_id, msg.username))
+        await self._say(msg, answers.labelled(item.number, topics, correct, self.titles))
+
+    async def _name_forward(self, msg: Incoming) -> None:
+        topics = self._topics(msg.text)
+        forward = self.pending.pop(msg.sender_id)
+        known = None
+        if forward.chat_id is not None and forward.message_id is not None:
+            known = await self.archive.message(forward.chat_id, forward.message_id)
+        for topic in topics:
+            await add_label(self.archive, topic=topic, correct=True, chat_id=forward.chat_id,
+                            message_id=forward.message_id, text=None if known else forward.text,
+                            source="desk", by=who(msg.sender_id, msg.username))
+        await self._say(msg, answers.labelled(None, topics, True, self.titles))
+
+    def _topics(self, text: str) -> list[str]:
+        """The #topics named in a reply; CommandError for one the keywords file does not have."""
+        named = tags(text)
+        for tag in named:
+            if tag not in self.titles:
+                raise CommandError(f"немає теми #{tag}; теми: " + ", ".join(f"#{t}" for t in self.titles))
+        return named
+
+    async def _say(self, msg: Incoming, *pieces: str) -> None:
+        for number, html in enumerate(split(list(pieces))):
+            await self.replies.send(msg.chat_id, html, msg.message_id if number == 0 else None)

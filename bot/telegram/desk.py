@@ -1,0 +1,133 @@
+"""The desk's side of Telegram: messages to the account in, answers out.
+
+    await run_desk(settings, archive, client, rules=lambda: holder.current)   # the service's task
+
+Handlers only convert and queue (as in live.py); one task answers, one message at a time, so
+the desk never floods Telegram: answers are spaced PACE seconds apart, and a flood wait is
+waited out by the client, which logs it. Read are the editors' chat (DIGEST_CHAT) and
+private chats with the account; every other chat is the monitoring's business, not the desk's.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from telethon import TelegramClient, events, types, utils
+
+from bot.archive import Archive
+from bot.config import Settings
+from bot.desk.desk import Desk, Forwarded, Incoming
+from bot.matching import Rules
+from bot.telegram.subscriptions import SubscriptionError, resolve
+
+log = logging.getLogger("dozor.desk")
+
+QUEUE_LIMIT = 1000
+PACE = 1.0  # seconds between two answers: Telegram allows about one message a second per chat
+
+
+async def run_desk(settings: Settings, archive: Archive, client: TelegramClient, rules: Callable[[], Rules], *,
+                   pace: float | None = None) -> None:
+    """Answer editors until cancelled; off while DOZOR_EDITORS is empty."""
+    if not settings.editors:
+        log.info("desk: DOZOR_EDITORS is not set; commands in Telegram are off")
+        return
+    desk = Desk(settings, archive, rules, TelegramReplies(client, PACE if pace is None else pace))
+    listener = DeskListener(settings, desk, client)
+    listener.attach()
+    try:
+        await listener.run()
+    finally:
+        client.remove_event_handler(listener._on_message)
+
+
+class TelegramReplies:
+    """Send the desk's HTML answers through the account's client, paced."""
+
+    def __init__(self, client: TelegramClient, pace: float = PACE):
+        self.client = client
+        self.pace = pace
+        self._last = 0.0
+
+    async def send(self, chat_id: int, html: str, reply_to: int | None = None) -> int | None:
+        loop = asyncio.get_running_loop()
+        wait = self._last + self.pace - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            message = await self.client.send_message(chat_id, html, parse_mode="html", reply_to=reply_to,
+                                                     link_preview=False)
+        finally:
+            self._last = loop.time()
+        return message.id if message is not None else None
+
+
+class DeskListener:
+    def __init__(self, settings: Settings, desk: Desk, client: TelegramClient):
+        self.settings, self.desk, self.client = settings, desk, client
+        self.queue: asyncio.Queue[Incoming] = asyncio.Queue(QUEUE_LIMIT)
+        self.editors_chat: int | None = None
+
+    def attach(self) -> None:
+        self.client.add_event_handler(self._on_message, events.NewMessage(incoming=True))
+
+    async def _on_message(self, event: events.NewMessage.Event) -> None:
+        if not (event.is_private or (self.editors_chat is not None and event.chat_id == self.editors_chat)):
+            return
+        try:
+            incoming = to_incoming(event.message, private=event.is_private)
+        except Exception:
+            log.exception("desk: message %s of chat %s could not be read", event.message.id, event.chat_id)
+            return
+        try:
+            self.queue.put_nowait(incoming)
+        except asyncio.QueueFull:
+            log.warning("desk: too many messages waiting; one from chat %s dropped", event.chat_id)
+
+    async def run(self) -> None:
+        await self._find_editors_chat()
+        while True:
+            incoming = await self.queue.get()
+            try:
+                await self.desk.handle(incoming)
+            except Exception:
+                # an answer Telegram refused: that message is lost, the desk goes on
+                log.exception("desk: no answer to message %s of chat %s", incoming.message_id, incoming.chat_id)
+
+    async def _find_editors_chat(self) -> None:
+        if not self.settings.digest_chat:
+            log.info("desk: DIGEST_CHAT is not set; commands are read in private chats only")
+            return
+        try:
+            entity = await resolve(self.client, self.settings.digest_chat, join=False)
+        except SubscriptionError as error:
+            log.warning("desk: DIGEST_CHAT %s cannot be read by the account (%s); commands are read in "
+                        "private chats only", self.settings.digest_chat, error)
+            return
+        self.editors_chat = self.desk.digest_chat_id = utils.get_peer_id(entity)
+        log.info("desk: reading commands in %s and in private chats", self.settings.digest_chat)
+
+
+def to_incoming(message: types.Message, private: bool) -> Incoming:
+    """A Telethon message as the desk sees it. Pure: the sender comes from the update's own
+    entities, no request is made."""
+    sender = message.sender
+    forward = None
+    if message.fwd_from is not None:
+        header = message.fwd_from
+        origin = utils.get_peer_id(header.from_id) if header.from_id is not None else None
+        is_channel = isinstance(header.from_id, types.PeerChannel)
+        forward = Forwarded(chat_id=origin if is_channel else None,
+                            message_id=header.channel_post if is_channel else None,
+                            text=message.message or "")
+    return Incoming(
+        chat_id=message.chat_id,
+        message_id=message.id,
+        sender_id=message.sender_id,
+        username=getattr(sender, "username", None),
+        text=message.message or "",
+        private=private,
+        reply_to=message.reply_to.reply_to_msg_id if message.reply_to else None,
+        forward=forward,
+    )
