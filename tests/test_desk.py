@@ -17,10 +17,11 @@ from bot.archive.labels import current_labels
 from bot.digest.sender import run_digests
 from bot.desk.desk import Desk
 from bot.matching import load_rules
+from bot.desk import alerts
 from bot.telegram import desk as telegram_desk
 from bot.telegram.client import open_authorised
 from bot.telegram.desk import DeskListener, TelegramReplies
-from tests.conftest import EXAMPLE_KEYWORDS, eventually
+from tests.conftest import EXAMPLE_KEYWORDS, archive_of, eventually
 from tests.test_digest_compose import KYIV, NEWS, CITY, kyiv, matched, post
 from tests.test_digest_send import Clock
 
@@ -202,3 +203,85 @@ async def test_digest_on_demand_leaves_the_scheduled_digest_whole_and_replies_be
     finally:
         await archive.close()
     assert not fake.unsupported and not fake.errors
+
+
+# ---- forwarded messages ---------------------------------------------------------------------------
+
+async def test_a_forwarded_missed_message_is_asked_about_and_labelled(fake, settings, run_service):
+    people = People(fake)
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    missed = fake.post(news, "Хлопці з нашого батальйону не повернулися з відпустки, шукають")
+    async with run_service(digest_chat="@editors_room", editors=("@anna_ed",)):
+        fake.post(people.editor, missed.message, fwd_from_channel=news, fwd_from_post=missed.id)
+        await eventually(lambda: fake.sent(people.editor), "the question")
+        assert "Яка тема?" in fake.sent(people.editor)[0].message
+        fake.post(people.editor, "#nosuch")
+        await eventually(lambda: len(fake.sent(people.editor)) == 2, "the unknown topic named")
+        assert "немає теми #nosuch" in fake.sent(people.editor)[1].message
+        fake.post(people.editor, "#szch")
+        await eventually(lambda: len(fake.sent(people.editor)) == 3, "the acknowledgement")
+        assert "Записано" in fake.sent(people.editor)[2].message
+    async with archive_of(settings) as archive:
+        [label] = await current_labels(archive)
+    assert (label.topic, label.correct, label.source) == ("szch", True, "desk")
+    assert (label.chat_id, label.message_id, label.text) == (news.marked_id, missed.id, missed.message)
+    assert not fake.unsupported and not fake.errors
+
+
+# ---- spike alerts ----------------------------------------------------------------------------------
+
+async def rounds(caplog, count: int) -> None:
+    """Wait until the alert loop has looked `count` more times."""
+    before = len(caplog.records)
+    await eventually(lambda: sum(r.getMessage().startswith("spike alerts: ") for r in caplog.records[before:])
+                     >= count, f"{count} rounds of the spike alerts")
+
+
+async def test_a_burst_in_three_chats_of_one_city_raises_one_alert_and_ordinary_traffic_none(
+        fake, run_service, caplog, monkeypatch):
+    monkeypatch.setattr(alerts, "TICK", 0.05)
+    caplog.set_level(logging.DEBUG, logger="dozor.alerts")
+    people = People(fake)
+    kyiv_chats = [fake.add_channel(username=f"kyiv_{n}_chat", title=f"Київ {n}", megagroup=True, joined=True)
+                  for n in ("obolon", "podil", "troya")]
+    lviv = fake.add_channel(username="lviv_city_chat", title="Львів", megagroup=True, joined=True)
+    watched = tuple(f"@{c.username}" for c in (*kyiv_chats, lviv))
+    cities = (("Київ", watched[:3]), ("Львів", watched[3:]))
+    async with run_service(chats=watched, digest_chat="@editors_room", spike_city_matches=4,
+                           spike_cities=cities) as running:
+        await running.settled()
+        # an ordinary afternoon: a match here and there, chatter, another city
+        fake.post(kyiv_chats[0], RAID)
+        fake.post(kyiv_chats[1], "Продам велосипед, недорого")
+        fake.post(kyiv_chats[2], ESCAPE)
+        fake.post(lviv, RAID)
+        fake.post(lviv, RAID + " Знову")
+        fake.post(lviv, RAID + " І ще раз")
+        await eventually(lambda: _matched(running, 5), "the ordinary matches to be archived")
+        await rounds(caplog, 3)
+        assert fake.sent(people.editors) == []
+
+        # a raid reported in three Kyiv chats within minutes
+        for chat in kyiv_chats:
+            fake.post(chat, f"Зараз на зупинці бусифікація, забирають чоловіків ({chat.title})")
+        await eventually(lambda: fake.sent(people.editors), "the alert")
+        await rounds(caplog, 3)
+        [alert] = fake.sent(people.editors)
+        assert "сплеск у місті Київ" in alert.message and "Бусифікація" in alert.message
+        links = {e.url for e in alert.entities if isinstance(e, types.MessageEntityTextUrl)}
+        assert {f"https://t.me/{c.username}/1" for c in kyiv_chats[:1]} <= links
+        assert all(any(f"t.me/{c.username}/" in link for link in links) for c in kyiv_chats)
+        assert not any("lviv" in link for link in links)
+        # the surge goes on: still one alert
+        fake.post(kyiv_chats[0], "Бусифікація триває, обережно на Оболоні")
+        await eventually(lambda: _matched(running, 9), "the next match to be archived")
+        await rounds(caplog, 3)
+        assert len(fake.sent(people.editors)) == 1
+    assert not fake.unsupported and not fake.errors
+
+
+def _matched(running, count: int):
+    async def check():
+        rows = await running.service.archive.rows("SELECT COUNT(*) AS n FROM messages WHERE matched = 1")
+        return rows[0]["n"] >= count
+    return check()

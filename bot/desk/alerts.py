@@ -70,7 +70,9 @@ async def _watch(settings: Settings, archive: Archive, publisher: Publisher, rul
     while True:
         try:
             now = clock()
-            for spike in watch.fresh(await _spikes(settings, archive, rule, now), now):
+            spikes = await _spikes(settings, archive, rule, now)
+            log.debug("spike alerts: %d surges under way at %s", len(spikes), now.isoformat(timespec="seconds"))
+            for spike in watch.fresh(spikes, now):
                 parts = split(answers.spike_alert(spike, titles(), settings.digest_tz, rule.window))
                 queue.append(_Alert(spike, parts, [secrets.randbits(63) for _ in parts]))
                 log.info("spike: %s %s in %s (%d matches)", spike.key[0], spike.topic, spike.where,
