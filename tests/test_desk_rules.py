@@ -142,3 +142,23 @@ def test_desk_settings_as_written():
     assert settings.spike_cities == (("Київ", ("@kyiv_obolon_chat", "-1001234567890")), ("Одеса", ("t.me/odesa_chat",)))
     assert settings.spike_chat_factor is None  # off until set
     assert "Київ: @kyiv_obolon_chat" in settings.masked()["spike_cities"]
+
+
+async def test_desk_search_puts_the_closest_match_first(tmp_path):
+    from bot.archive import Archive
+    from bot.archive.search import search
+    from bot.model import MatchResult, Post
+
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    try:
+        chat = Chat(-1001, "Київ новини", "kyiv_news", keep_all=True)
+        await archive.save_chat(chat)
+        close = "ТЦК біля метро Оболонь: ТЦК зупиняють усіх"
+        far = "Сьогодні в місті ремонт доріг, тролейбуси ходять інакше, " * 5 + "а біля метро черги за кавою"
+        await archive.ingest(chat, [(Post(chat.id, 1, NOW - timedelta(hours=2), close), MatchResult()),
+                                    (Post(chat.id, 2, NOW - timedelta(hours=1), far), MatchResult())])
+        assert [h.message_id for h in await search(archive, "ТЦК метро")] == [1]
+        assert [h.message_id for h in await search(archive, "метро")] == [2, 1]  # newest first
+        assert [h.message_id for h in await search(archive, "метро", best_first=True)] == [1, 2]
+    finally:
+        await archive.close()

@@ -82,7 +82,7 @@ def failed() -> str:
 
 def search_answer(query: SearchQuery, hits: list[SearchHit], tz: ZoneInfo, more: bool,
                   titles: Mapping[str, str]) -> list[str]:
-    """The best SHOWN hits (newest first) with chat, time, snippet and link; how to see more."""
+    """The best SHOWN hits (closest first) with chat, time, snippet and link; how to see more."""
     what = _e(query.words) or "усе"
     if query.topic:
         what += f" · #{_e(query.topic)}"
