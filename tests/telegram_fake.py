@@ -638,6 +638,41 @@ class FakeTelegram:
         """Messages clients sent to ``chat`` (sendMessage/sendMedia/sendMultiMedia), in order."""
         return list(self._sent.get(self._marked_id_of(self._target(chat)), []))
 
+    # ---- the editors' desk: reactions ----------------------------------------------------------
+    # Messages from editors (a megagroup with ``from_user``, a private chat via ``post(user, …)``),
+    # replies (``reply_to``) and forwards (``fwd_from_channel``) are ordinary posts above; only
+    # reactions need a model of their own.
+
+    def react(self, chat, msg_id: int, user, emoticon: str) -> types.MessageReactions:
+        """``user`` reacts to message ``msg_id`` of ``chat`` with ``emoticon`` (replacing their
+        earlier reaction). Members receive ``updateMessageReactions``; who reacted is listed
+        (``recent_reactions``) in groups and private chats, not in broadcast channels, as on
+        Telegram. The update carries no pts, so nothing replays it after a reconnect."""
+        target = self._target(chat)
+        box = self._box_of(target, self._me_id)
+        message = self._stored_message(target, box, msg_id)
+        user_id = self._user_id_of(user)
+        earlier = message.reactions.recent_reactions if message.reactions and message.reactions.recent_reactions else []
+        recent = [types.MessagePeerReaction(peer_id=types.PeerUser(user_id), date=_now(),
+                                            reaction=types.ReactionEmoji(emoticon))]
+        recent += [r for r in earlier if r.peer_id != types.PeerUser(user_id)]
+        counts: dict[str, int] = {}
+        for reaction in recent:
+            counts[reaction.reaction.emoticon] = counts.get(reaction.reaction.emoticon, 0) + 1
+        listed = not (isinstance(target, FakeChannel) and not target.megagroup)
+        message.reactions = types.MessageReactions(
+            results=[types.ReactionCount(reaction=types.ReactionEmoji(e), count=n) for e, n in counts.items()],
+            can_see_list=listed or None, recent_reactions=recent if listed else None)
+        bytes(message)
+        update = types.UpdateMessageReactions(peer=self._peer_of(target, self._me_id), msg_id=msg_id,
+                                              reactions=message.reactions)
+        audience = self._audience(target)
+        for pipe in list(self._pipes):
+            if pipe.ready and pipe.receives_updates and pipe.auth.user_id in audience:
+                users, chats = self._entities([], pipe.auth.user_id, extra=[target, user_id])
+                pipe.push(types.Updates(updates=[update], users=users, chats=chats, date=_now(), seq=0))
+        return message.reactions
+
     # ---- misbehaviour on demand --------------------------------------------------------------
 
     def flood_wait(self, request_name: str, seconds: int = 1, times: int = 1, *, after: int = 0) -> None:

@@ -24,6 +24,7 @@ from bot.telegram.subscriptions import SubscriptionError, resolve
 log = logging.getLogger("dozor.desk")
 
 QUEUE_LIMIT = 1000
+REACTIONS_REMEMBERED = 10_000
 PACE = 1.0  # seconds between two answers: Telegram allows about one message a second per chat
 
 
@@ -39,7 +40,7 @@ async def run_desk(settings: Settings, archive: Archive, client: TelegramClient,
     try:
         await listener.run()
     finally:
-        client.remove_event_handler(listener._on_message)
+        listener.detach()
 
 
 class TelegramReplies:
@@ -68,9 +69,15 @@ class DeskListener:
         self.settings, self.desk, self.client = settings, desk, client
         self.queue: asyncio.Queue[Incoming] = asyncio.Queue(QUEUE_LIMIT)
         self.editors_chat: int | None = None
+        self._reactions_seen: dict[tuple, None] = {}  # insertion-ordered: the oldest go first
 
     def attach(self) -> None:
         self.client.add_event_handler(self._on_message, events.NewMessage(incoming=True))
+        self.client.add_event_handler(self._on_reactions, events.Raw(types.UpdateMessageReactions))
+
+    def detach(self) -> None:
+        self.client.remove_event_handler(self._on_message)
+        self.client.remove_event_handler(self._on_reactions)
 
     async def _on_message(self, event: events.NewMessage.Event) -> None:
         if not (event.is_private or (self.editors_chat is not None and event.chat_id == self.editors_chat)):
@@ -84,6 +91,34 @@ class DeskListener:
             self.queue.put_nowait(incoming)
         except asyncio.QueueFull:
             log.warning("desk: too many messages waiting; one from chat %s dropped", event.chat_id)
+
+    async def _on_reactions(self, update: types.UpdateMessageReactions) -> None:
+        """Telegram lists who reacted in groups and private chats (never in broadcast channels),
+        each time with every recent reactor: only a reaction not seen before is news."""
+        chat_id = utils.get_peer_id(update.peer)
+        private = isinstance(update.peer, types.PeerUser)
+        if not (private or (self.editors_chat is not None and chat_id == self.editors_chat)):
+            return
+        entities = getattr(update, "_entities", {}) or {}
+        for reaction in update.reactions.recent_reactions or ():
+            if not isinstance(reaction.peer_id, types.PeerUser) or not isinstance(reaction.reaction,
+                                                                                   types.ReactionEmoji):
+                continue
+            user_id = reaction.peer_id.user_id
+            key = (chat_id, update.msg_id, user_id, reaction.reaction.emoticon)
+            if key in self._reactions_seen:
+                continue
+            self._reactions_seen[key] = None
+            while len(self._reactions_seen) > REACTIONS_REMEMBERED:
+                self._reactions_seen.pop(next(iter(self._reactions_seen)))
+            user = entities.get(user_id)
+            incoming = Incoming(chat_id=chat_id, message_id=update.msg_id, sender_id=user_id,
+                                username=getattr(user, "username", None), text=reaction.reaction.emoticon,
+                                private=private, reply_to=update.msg_id)
+            try:
+                self.queue.put_nowait(incoming)
+            except asyncio.QueueFull:
+                log.warning("desk: too many messages waiting; a reaction in chat %s dropped", chat_id)
 
     async def run(self) -> None:
         await self._find_editors_chat()
