@@ -127,7 +127,8 @@ class Service:
                                               titles=lambda: rules.current.topics, ready=self.caught_up),
                                   name="digest")
                 # the editors' desk: commands and feedback in Telegram, alerts when a topic surges
-                tasks.create_task(run_desk(settings, self.archive, self.client, lambda: rules.current), name="desk")
+                tasks.create_task(run_desk(settings, self.archive, self.client, lambda: rules.current,
+                                           client_options=self.client_options), name="desk")
                 tasks.create_task(run_spike_alerts(settings, self.archive, self.client, client_options=self.client_options,
                                                    titles=lambda: rules.current.topics), name="spike-alerts")
         except* _Stop:

@@ -638,10 +638,28 @@ class FakeTelegram:
         """Messages clients sent to ``chat`` (sendMessage/sendMedia/sendMultiMedia), in order."""
         return list(self._sent.get(self._marked_id_of(self._target(chat)), []))
 
-    # ---- the editors' desk: reactions ----------------------------------------------------------
+    # ---- the editors' desk: private chats with the bot, reactions -------------------------------
     # Messages from editors (a megagroup with ``from_user``, a private chat via ``post(user, …)``),
-    # replies (``reply_to``) and forwards (``fwd_from_channel``) are ordinary posts above; only
-    # reactions need a model of their own.
+    # replies (``reply_to``) and forwards (``fwd_from_channel``) are ordinary posts above; private
+    # chats of another account (the bot) and reactions need a model of their own.
+
+    def message_to(self, recipient, text: str, *, from_user, reply_to: int | None = None) -> types.Message:
+        """A private message from ``from_user`` to ``recipient`` other than the primary account
+        (the bot, say), kept in the recipient's own box and pushed to its connections.
+        (``post(user, …)`` is the same towards the primary account.)"""
+        recipient_id, sender_id = self._user_id_of(recipient), self._user_id_of(from_user)
+        if recipient_id == self._me_id:
+            return self.post(from_user, text, reply_to=reply_to)
+        fields = dict(message=text, date=_now(),
+                      reply_to=types.MessageReplyHeader(reply_to_msg_id=reply_to) if reply_to else None)
+        message, event = self._store(sender_id, recipient_id, sender_id, fields)
+        box = self._account_box(recipient_id)
+        for pipe in list(self._pipes):
+            if pipe.ready and pipe.receives_updates and pipe.auth.user_id == recipient_id:
+                updates = self._event_updates(sender_id, box, event, recipient_id)
+                users, chats = self._entities([u.message for u in updates], recipient_id, extra=[sender_id])
+                pipe.push(types.Updates(updates=updates, users=users, chats=chats, date=_now(), seq=0))
+        return message
 
     def react(self, chat, msg_id: int, user, emoticon: str) -> types.MessageReactions:
         """``user`` reacts to message ``msg_id`` of ``chat`` with ``emoticon`` (replacing their

@@ -290,3 +290,29 @@ def _matched(running, count: int):
         rows = await running.service.archive.rows("SELECT COUNT(*) AS n FROM messages WHERE matched = 1")
         return rows[0]["n"] >= count
     return check()
+
+
+# ---- through the bot ---------------------------------------------------------------------------
+
+async def test_with_a_digest_bot_the_bot_is_the_desk(fake, settings, run_service, caplog):
+    caplog.set_level(logging.INFO, logger="dozor.desk")
+    people = People(fake)
+    people.editors.members.add(fake.bot.id)
+    fake.unauthorised_session(str(settings.storage / telegram_desk.DESK_BOT_SESSION))  # it signs in itself
+    fake.unauthorised_session(str(settings.storage / "digest-bot.session"))
+    async with run_service(digest_chat="@editors_room", editors=("@anna_ed",), digest_bot_token=fake.BOT_TOKEN):
+        await eventually(lambda: any("desk: reading commands" in r.getMessage() for r in caplog.records),
+                         "the bot to be listening")
+        to_bot = fake.message_to(fake.bot, "/help", from_user=people.editor)
+        await eventually(lambda: answers_to(fake, people.editor, to_bot), "the bot's answer in private")
+        assert "Команди" in answers_to(fake, people.editor, to_bot)[0].message
+        fake.message_to(fake.bot, "/search бусифікація", from_user=people.stranger)
+        await eventually(lambda: fake.sent(people.stranger), "the bot's refusal")
+        assert [m.message for m in fake.sent(people.stranger)] == ["Цей акаунт не приймає команд."]
+        in_group = fake.post(people.editors, "/status", from_user=people.editor)
+        await eventually(lambda: answers_to(fake, people.editors, in_group), "the bot's answer in the group")
+        [answer] = answers_to(fake, people.editors, in_group)
+        assert answer.from_id == types.PeerUser(fake.bot.id) and "Чати:" in answer.message
+        # one desk only: the account's own private chats are not read while the bot is the desk
+        assert sum("desk: reading commands" in r.getMessage() for r in caplog.records) == 1
+    assert not fake.unsupported and not fake.errors

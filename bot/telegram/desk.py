@@ -13,34 +13,58 @@ import asyncio
 import logging
 from typing import Callable
 
-from telethon import TelegramClient, events, types, utils
+from telethon import TelegramClient, errors, events, types, utils
 
 from bot.archive import Archive
 from bot.config import Settings
 from bot.desk.desk import Desk, Forwarded, Incoming
 from bot.matching import Rules
+from bot.telegram.publish import open_bot
 from bot.telegram.subscriptions import SubscriptionError, resolve
 
 log = logging.getLogger("dozor.desk")
 
 QUEUE_LIMIT = 1000
 REACTIONS_REMEMBERED = 10_000
+DESK_BOT_SESSION = "desk-bot.session"
+BOT_RETRY = 300.0  # seconds between attempts to sign the desk's bot in
 PACE = 1.0  # seconds between two answers: Telegram allows about one message a second per chat
 
 
 async def run_desk(settings: Settings, archive: Archive, client: TelegramClient, rules: Callable[[], Rules], *,
-                   pace: float | None = None) -> None:
-    """Answer editors until cancelled; off while DOZOR_EDITORS is empty."""
+                   client_options: dict | None = None, pace: float | None = None) -> None:
+    """Answer editors until cancelled; off while DOZOR_EDITORS is empty.
+
+    With DIGEST_BOT_TOKEN the bot is the desk (its private chats, and DIGEST_CHAT, where a bot
+    sees commands and replies to its own messages), so the account stays out of sight; it
+    signs in with a session of its own. `client_options`: for the bot's client."""
     if not settings.editors:
         log.info("desk: DOZOR_EDITORS is not set; commands in Telegram are off")
         return
-    desk = Desk(settings, archive, rules, TelegramReplies(client, PACE if pace is None else pace))
-    listener = DeskListener(settings, desk, client)
+    bot = None
+    if settings.digest_bot_token:
+        bot = await _sign_in_bot(settings, client_options or {})
+    desk_client = bot or client
+    desk = Desk(settings, archive, rules, TelegramReplies(desk_client, PACE if pace is None else pace))
+    listener = DeskListener(settings, desk, desk_client)
     listener.attach()
     try:
         await listener.run()
     finally:
         listener.detach()
+        if bot is not None:
+            await bot.disconnect()
+
+
+async def _sign_in_bot(settings: Settings, client_options: dict) -> TelegramClient:
+    """The desk's bot; a failure is logged and tried again, never the end of the service."""
+    while True:
+        try:
+            return await open_bot(settings, DESK_BOT_SESSION, device_model="dozor desk", **client_options)
+        except Exception as error:
+            log.error("desk: the DIGEST_BOT_TOKEN bot could not sign in (%s: %s); trying again in %.0f s",
+                      type(error).__name__, error, BOT_RETRY)
+            await asyncio.sleep(BOT_RETRY)
 
 
 class TelegramReplies:
@@ -136,7 +160,7 @@ class DeskListener:
             return
         try:
             entity = await resolve(self.client, self.settings.digest_chat, join=False)
-        except SubscriptionError as error:
+        except (SubscriptionError, ConnectionError, errors.RPCError) as error:
             log.warning("desk: DIGEST_CHAT %s cannot be read by the account (%s); commands are read in "
                         "private chats only", self.settings.digest_chat, error)
             return
