@@ -72,6 +72,7 @@ class Desk:
         self.clock, self.monotonic = clock, monotonic
         self.editors = Editors.parse(settings.editors)
         self.limit = RateLimit(settings.desk_rate)
+        self.strangers = RateLimit(1)
         self.digest_chat_id: int | None = None  # DIGEST_CHAT's id, once the listener resolved it
         self.pending: dict[int, Forwarded] = {}  # editor → forwarded message waiting for its topic
 
@@ -82,7 +83,10 @@ class Desk:
     async def handle(self, msg: Incoming) -> None:
         command = parse_command(msg.text) if msg.forward is None else None
         if not self.editors.admits(msg.sender_id, msg.username):
-            if command is not None or (msg.private and msg.forward is not None):
+            # one log line and one refusal a minute per person and chat: a stranger cannot make the
+            # account flood a chat, nor the log
+            attempt = command is not None or (msg.private and msg.forward is not None)
+            if attempt and not self.strangers.take(f"{msg.sender_id} in {msg.chat_id}", self.monotonic()):
                 where = "a private chat" if msg.private else f"chat {msg.chat_id}"
                 log.warning("desk: %s is not in DOZOR_EDITORS; refused a command in %s",
                             who(msg.sender_id, msg.username), where)
