@@ -284,6 +284,12 @@ async def test_a_burst_in_three_chats_of_one_city_raises_one_alert_and_ordinary_
         await eventually(lambda: _matched(running, 9), "the next match to be archived")
         await rounds(caplog, 3)
         assert len(fake.sent(people.editors)) == 1
+    # nor does a restart in the middle of it announce it again
+    async with run_service(chats=watched, digest_chat="@editors_room", spike_city_matches=4,
+                           spike_cities=cities) as running:
+        await running.settled()
+        await rounds(caplog, 3)
+        assert len(fake.sent(people.editors)) == 1
     assert not fake.unsupported and not fake.errors
 
 

@@ -5,6 +5,7 @@ matches for spike alerts.
     refs = await items_of_message(archive, chat_id, 812, digest_chat=True)   # what a reply answers
     recent = await recent_matches(archive, since=now - timedelta(minutes=15))
     usual = await usual_counts(archive, since=now - timedelta(days=7), until=now - timedelta(minutes=15))
+    await surge_seen(archive, "city|Київ|busification", now, matches=6)   # and surge_sent once posted
 """
 from __future__ import annotations
 
@@ -85,3 +86,29 @@ async def usual_counts(archive: Archive, since: datetime, until: datetime) -> di
            GROUP BY m.chat_id, x.topic""",
         (iso(since), iso(until)))
     return {(r["chat_id"], r["topic"]): r["n"] for r in rows}
+
+
+async def announced_surges(archive: Archive, since: datetime) -> dict[str, datetime]:
+    """Surges announced (Telegram accepted the alert) and seen from `since` on: surge → last seen."""
+    rows = await archive.rows("SELECT surge, last_seen FROM spike_alerts WHERE sent_at IS NOT NULL AND last_seen >= ?",
+                              (iso(since),))
+    return {r["surge"]: from_iso(r["last_seen"]) for r in rows}
+
+
+async def surge_seen(archive: Archive, surge: str, at: datetime, matches: int | None = None) -> None:
+    """A surge fired at `at`; `matches` starts a new one (an alert is on its way)."""
+    async with archive.transaction() as db:
+        if matches is not None:
+            await db.execute(
+                """INSERT INTO spike_alerts (surge, started_at, last_seen, matches) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (surge) DO UPDATE SET started_at = excluded.started_at,
+                       last_seen = excluded.last_seen, matches = excluded.matches, sent_at = NULL""",
+                (surge, iso(at), iso(at), matches))
+        else:
+            await db.execute("UPDATE spike_alerts SET last_seen = MAX(last_seen, ?) WHERE surge = ?",
+                             (iso(at), surge))
+
+
+async def surge_sent(archive: Archive, surge: str, at: datetime) -> None:
+    async with archive.transaction() as db:
+        await db.execute("UPDATE spike_alerts SET sent_at = ? WHERE surge = ?", (iso(at), surge))

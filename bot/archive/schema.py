@@ -238,5 +238,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_id, message_id)
     ) WITHOUT ROWID;
     CREATE INDEX digest_parts_by_message ON digest_parts (message_id);
+
+    -- surges already announced, so a restart in the middle of one does not announce it again
+    CREATE TABLE spike_alerts (
+        surge       TEXT PRIMARY KEY,             -- city|Київ|busification or chat|-100…|szch
+        started_at  TEXT NOT NULL,
+        last_seen   TEXT NOT NULL,                -- the surge is over a window after this
+        matches     INTEGER NOT NULL,             -- how many the alert listed
+        sent_at     TEXT                          -- when Telegram accepted the alert
+    ) WITHOUT ROWID;
     """,
 ]

@@ -65,20 +65,28 @@ async def run_spike_alerts(settings: Settings, archive: Archive, account_client,
 
 async def _watch(settings: Settings, archive: Archive, publisher: Publisher, rule: SpikeRule,
                  titles: Callable[[], Mapping[str, str]], clock: Callable[[], datetime], tick: float) -> None:
-    watch = SpikeWatch(rule.window)
+    watch: SpikeWatch | None = None
     queue: list[_Alert] = []
     while True:
         try:
             now = clock()
+            if watch is None:  # surges announced before a restart are not news
+                watch = SpikeWatch(rule.window, await store.announced_surges(archive, now - rule.window))
             spikes = await _spikes(settings, archive, rule, now)
             log.debug("spike alerts: %d surges under way at %s", len(spikes), now.isoformat(timespec="seconds"))
-            for spike in watch.fresh(spikes, now):
-                parts = split(answers.spike_alert(spike, titles(), settings.digest_tz, rule.window))
-                queue.append(_Alert(spike, parts, [secrets.randbits(63) for _ in parts]))
-                log.info("spike: %s %s in %s (%d matches)", spike.key[0], spike.topic, spike.where,
-                         len(spike.items))
+            fresh = watch.fresh(spikes, now)
+            for spike in spikes:
+                if spike in fresh:
+                    await store.surge_seen(archive, spike.name, now, matches=len(spike.items))
+                    parts = split(answers.spike_alert(spike, titles(), settings.digest_tz, rule.window))
+                    queue.append(_Alert(spike, parts, [secrets.randbits(63) for _ in parts]))
+                    log.info("spike: %s %s in %s (%d matches)", spike.key[0], spike.topic, spike.where,
+                             len(spike.items))
+                else:
+                    await store.surge_seen(archive, spike.name, now)
             while queue:
                 await _post(publisher, queue[0])
+                await store.surge_sent(archive, queue[0].spike.name, clock())
                 queue.pop(0)
         except PublishError as error:
             log.warning("spike alert not sent: %s; trying again in %.0f s", error.reason, tick)

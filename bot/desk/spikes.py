@@ -50,6 +50,11 @@ class Spike:
     def chats(self) -> int:
         return len({s.chat_id for s in self.items})
 
+    @property
+    def name(self) -> str:
+        """The key as text, as the archive keeps it: city|Київ|busification."""
+        return "|".join(str(part) for part in self.key)
+
 
 def cities_of(chats: Iterable[Chat], cities: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[int, str]:
     """Chat id → city, from SPIKE_CITIES references (@name, t.me link or id) and the archive's chats."""
@@ -104,13 +109,13 @@ class SpikeWatch:
     """Which surges were already alerted, so each one is announced once."""
 
     window: timedelta
-    seen: dict[tuple, datetime] = field(default_factory=dict)  # key → last time it fired
+    seen: dict[str, datetime] = field(default_factory=dict)  # Spike.name → last time it fired
 
     def fresh(self, spikes: list[Spike], now: datetime) -> list[Spike]:
-        for key, last in list(self.seen.items()):
+        for name, last in list(self.seen.items()):
             if now - last > self.window:
-                del self.seen[key]  # quiet for a whole window: that surge is over
-        new = [s for s in spikes if s.key not in self.seen]
+                del self.seen[name]  # quiet for a whole window: that surge is over
+        new = [s for s in spikes if s.name not in self.seen]
         for spike in spikes:
-            self.seen[spike.key] = now
+            self.seen[spike.name] = now
         return new
