@@ -687,7 +687,8 @@ class FakeTelegram:
         audience = self._audience(target)
         for pipe in list(self._pipes):
             if pipe.ready and pipe.receives_updates and pipe.auth.user_id in audience:
-                users, chats = self._entities([], pipe.auth.user_id, extra=[target, user_id])
+                reactors = [r.peer_id for r in recent] if listed else []
+                users, chats = self._entities([], pipe.auth.user_id, extra=[target, *reactors])
                 pipe.push(types.Updates(updates=[update], users=users, chats=chats, date=_now(), seq=0))
         return message.reactions
 

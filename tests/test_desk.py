@@ -207,6 +207,13 @@ async def test_digest_on_demand_leaves_the_scheduled_digest_whole_and_replies_be
             labels = {(l.chat_id, l.message_id, l.topic, l.correct) for l in await current_labels(archive)}
             assert labels == {(NEWS.id, 1, "busification", False), (NEWS.id, 2, "busification", False),
                               (CITY.id, 7, "szch", True)}
+        # after a restart Telegram lists the old reaction again with a new one: not a new verdict
+        async with Desk_(fake, settings, archive, clock):
+            fake.react(people.editors, morning.id, people.stranger, "👎")
+            probe = fake.post(people.editors, "/help", from_user=people.editor)
+            await eventually(lambda: answers_to(fake, people.editors, probe), "the desk to catch up")
+            assert len(answers_to(fake, people.editors, morning)) == 1
+            assert len(await current_labels(archive)) == 3
     finally:
         await archive.close()
     assert not fake.unsupported and not fake.errors

@@ -22,7 +22,7 @@ from bot.archive import Archive, iso, utcnow
 from bot.archive import desk as store
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
-from bot.archive.labels import add_label
+from bot.archive.labels import add_label, current_labels
 from bot.archive.search import search
 from bot.config import Settings
 from bot.desk import answers
@@ -58,6 +58,7 @@ class Incoming:
     private: bool
     reply_to: int | None = None
     forward: Forwarded | None = None
+    reaction: bool = False  # the text is an emoji reaction to message reply_to
 
 
 class Replies(Protocol):
@@ -187,10 +188,21 @@ class Desk:
             await self._say(msg, answers.which_topic(self.titles))
             return
         correct = verdict(msg.text)
+        by = who(msg.sender_id, msg.username)
+        if msg.reaction and await self._said_already(item.chat_id, item.message_id, topics, correct, by):
+            return  # Telegram repeats every recent reaction with each new one
         for topic in topics:
             await add_label(self.archive, topic=topic, correct=correct, chat_id=item.chat_id,
-                            message_id=item.message_id, source="desk", by=who(msg.sender_id, msg.username))
+                            message_id=item.message_id, source="desk", by=by)
         await self._say(msg, answers.labelled(item.number, topics, correct, self.titles))
+
+    async def _said_already(self, chat_id: int, message_id: int, topics: list[str], correct: bool, by: str) -> bool:
+        for topic in topics:
+            said = [label for label in await current_labels(self.archive, topic)
+                    if (label.chat_id, label.message_id) == (chat_id, message_id)]
+            if not said or said[-1].correct != correct or said[-1].labelled_by != by:
+                return False
+        return True
 
     async def _name_forward(self, msg: Incoming) -> None:
         topics = self._topics(msg.text)

@@ -138,7 +138,7 @@ class DeskListener:
             user = entities.get(user_id)
             incoming = Incoming(chat_id=chat_id, message_id=update.msg_id, sender_id=user_id,
                                 username=getattr(user, "username", None), text=reaction.reaction.emoticon,
-                                private=private, reply_to=update.msg_id)
+                                private=private, reply_to=update.msg_id, reaction=True)
             try:
                 self.queue.put_nowait(incoming)
             except asyncio.QueueFull:
