@@ -5,13 +5,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.archive.desk import Sighting
 from bot.config import ConfigError, load_settings
 from bot.desk.access import Editors
 from bot.desk.commands import Command, CommandError, SearchQuery, parse_command, parse_search
 from bot.desk.feedback import item_number, pick, tags, verdict
 from bot.desk.ratelimit import RateLimit
-from bot.desk.spikes import SpikeRule, SpikeWatch, cities_of, find_spikes
+from bot.desk.spikes import Sighting, SpikeRule, SpikeWatch, cities_of, find_spikes
 from bot.digest.compose import ItemRef
 from bot.model import Chat
 

@@ -2,31 +2,18 @@
 matches for spike alerts.
 
     await save_interim(archive, "interim:2026-03-20T15:04:00+00:00", chat_id, [(1, 812)], items)
-    refs = await items_of_message(archive, chat_id, 812, digest_chat=True)   # what a reply answers
+    refs = await items_of_message(archive, chat_id, 812, digest_chat="@editors")   # what a reply answers
     recent = await recent_matches(archive, since=now - timedelta(minutes=15))
     usual = await usual_counts(archive, since=now - timedelta(days=7), until=now - timedelta(minutes=15))
     await surge_seen(archive, "city|Київ|busification", now, matches=6)   # and surge_sent once posted
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from bot.archive import Archive, from_iso, iso
+from bot.desk.spikes import Sighting
 from bot.digest.compose import ItemRef
-
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """One matched message of one topic, as spike detection and alerts see it."""
-
-    topic: str
-    chat_id: int
-    chat_title: str
-    chat_username: str | None
-    message_id: int
-    date: datetime
-    text: str
 
 
 async def save_interim(archive: Archive, key: str, chat_id: int, posted: list[tuple[int, int]],
@@ -44,18 +31,19 @@ async def save_interim(archive: Archive, key: str, chat_id: int, posted: list[tu
 
 
 async def items_of_message(archive: Archive, chat_id: int, message_id: int, *,
-                           digest_chat: bool) -> tuple[str, int, list[ItemRef]] | None:
+                           digest_chat: str | None) -> tuple[str, int, list[ItemRef]] | None:
     """The digest (period key), part and items a posted message shows; None if it is no digest.
 
-    `digest_chat`: the message is in DIGEST_CHAT, where scheduled digests are posted (their
-    parts are recorded by message id alone).
+    `digest_chat`: the message is in DIGEST_CHAT, spelled as configured, where scheduled
+    digests are posted (their parts are recorded by message id and that spelling).
     """
     found = await archive.row(
         "SELECT period, part FROM interim_parts WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
     if found is None and digest_chat:
         found = await archive.row(
-            "SELECT period, part FROM digest_parts WHERE message_id = ? ORDER BY sent_at DESC LIMIT 1",
-            (message_id,))
+            """SELECT p.period, p.part FROM digest_parts p JOIN digests d ON d.period = p.period
+               WHERE p.message_id = ? AND d.chat = ? ORDER BY p.sent_at DESC LIMIT 1""",
+            (message_id, digest_chat))
     if found is None:
         return None
     rows = await archive.rows(

@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from bot.archive.desk import Sighting
 from bot.archive.search import Hit as SearchHit
 from bot.desk.commands import SearchQuery
-from bot.desk.spikes import Spike
+from bot.desk.spikes import Sighting, Spike
 from bot.digest.compose import Span, snippet
 from bot.model import Chat, ChatStatus, MatchResult
 

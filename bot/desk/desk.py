@@ -171,7 +171,8 @@ class Desk:
 
     async def _feedback(self, msg: Incoming) -> None:
         found = await store.items_of_message(self.archive, msg.chat_id, msg.reply_to,
-                                             digest_chat=msg.chat_id == self.digest_chat_id)
+                                             digest_chat=self.settings.digest_chat
+                                             if msg.chat_id == self.digest_chat_id else None)
         if found is None:
             return  # a reply to something that is no digest
         _key, part, items = found

@@ -19,11 +19,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping
 
-from bot.archive.desk import Sighting
 from bot.matching.rules import chat_reference
 from bot.model import Chat
 
 BASELINE = timedelta(days=7)  # how far back a chat's usual rate is measured
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One matched message of one topic (bot/archive/desk.py reads them)."""
+
+    topic: str
+    chat_id: int
+    chat_title: str
+    chat_username: str | None
+    message_id: int
+    date: datetime
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
