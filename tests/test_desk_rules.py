@@ -101,6 +101,10 @@ def test_a_chat_surges_far_above_its_usual_rate():
     [spike] = find_spikes(burst, now=NOW, rule=rule, cities={}, usual={(-9, "busification"): 10})
     assert spike.key == ("chat", -9, "busification")
     assert find_spikes(burst[:2], now=NOW, rule=rule, cities={}, usual={}) == []  # below chat_min
+    # a chat whose city surges as well: one alert, the city's
+    both = SpikeRule(window=timedelta(minutes=15), city_matches=3, chat_factor=4, chat_min=3)
+    [spike] = find_spikes(burst, now=NOW, rule=both, cities={-9: "Київ"}, usual={})
+    assert spike.key == ("city", "Київ", "busification")
 
 
 def test_each_surge_is_announced_once_until_it_has_been_quiet_for_a_window():

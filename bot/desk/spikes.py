@@ -10,8 +10,9 @@ Two kinds of surge, each off until its threshold is set:
 - a chat: at least `chat_min` messages of one topic within the window, and `chat_factor`
   times what the chat usually carries in a window of that length (over the past week).
 
-A surge is the same surge for as long as it keeps firing; once it has been quiet for a
-whole window, a new one is news again.
+A chat whose city surges on the same topic is not announced on its own as well. A surge is
+the same surge for as long as it keeps firing; once it has been quiet for a whole window, a
+new one is news again.
 """
 from __future__ import annotations
 
@@ -109,7 +110,10 @@ def find_spikes(recent: Iterable[Sighting], *, now: datetime, rule: SpikeRule, c
         by_chat: dict[tuple[int, str], list[Sighting]] = {}
         for s in inside:
             by_chat.setdefault((s.chat_id, s.topic), []).append(s)
+        surging = {(s.key[1], s.topic) for s in spikes}
         for (chat_id, topic), items in sorted(by_chat.items()):
+            if (cities.get(chat_id), topic) in surging:
+                continue  # its city's alert already carries these messages
             typical = usual.get((chat_id, topic), 0) / windows
             if len(items) >= rule.chat_min and len(items) >= rule.chat_factor * typical:
                 spikes.append(Spike(("chat", chat_id, topic), topic, items[0].chat_title, tuple(items), typical))
