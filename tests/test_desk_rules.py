@@ -165,3 +165,21 @@ async def test_desk_search_puts_the_closest_match_first(tmp_path):
         assert [h.message_id for h in await search(archive, "метро", best_first=True)] == [1, 2]
     finally:
         await archive.close()
+
+
+def test_what_a_message_to_the_desk_is():
+    from bot.desk.desk import Forwarded, Incoming, kind_of
+
+    def msg(text, private=False, reply_to=None, forward=None):
+        return Incoming(chat_id=-1, message_id=5, sender_id=42, username="anna_ed", text=text, private=private,
+                        reply_to=reply_to, forward=forward)
+
+    missed = Forwarded(-100, 7, "СЗЧ: двоє пішли")
+    assert kind_of(msg("/search ТЦК"), False) == "command"
+    assert kind_of(msg("", private=True, forward=missed), False) == "forward"
+    assert kind_of(msg("", forward=missed), False) is None  # forwards count in private only
+    assert kind_of(msg("#szch", private=True), True) == "topic"
+    assert kind_of(msg("#szch", private=True), False) is None
+    assert kind_of(msg("👎 2", reply_to=9), False) == "feedback"
+    assert kind_of(msg("👎 2"), False) is None  # a verdict answers an item
+    assert kind_of(msg("а що там на Оболоні?", reply_to=9), False) is None

@@ -61,6 +61,21 @@ class Incoming:
     reaction: bool = False  # the text is an emoji reaction to message reply_to
 
 
+def kind_of(msg: Incoming, waiting_for_topic: bool) -> str | None:
+    """What a message to the desk is: "command", "forward" (a missed message, in private),
+    "topic" (naming the topic of that forward), "feedback" (a verdict on a digest item), or
+    None (talk among editors, which the desk leaves alone)."""
+    if msg.forward is not None:
+        return "forward" if msg.private else None
+    if parse_command(msg.text) is not None:
+        return "command"
+    if msg.private and waiting_for_topic and tags(msg.text):
+        return "topic"
+    if msg.reply_to is not None and verdict(msg.text) is not None:
+        return "feedback"
+    return None
+
+
 class Replies(Protocol):
     async def send(self, chat_id: int, html: str, reply_to: int | None = None) -> int | None:
         """Post `html` in the chat; Telegram's id of the new message (None if unknown)."""
@@ -82,11 +97,11 @@ class Desk:
         return self.rules().topics
 
     async def handle(self, msg: Incoming) -> None:
-        command = parse_command(msg.text) if msg.forward is None else None
+        kind = kind_of(msg, waiting_for_topic=msg.sender_id in self.pending)
         if not self.editors.admits(msg.sender_id, msg.username):
             # one log line and one refusal a minute per person and chat: a stranger cannot make the
             # account flood a chat, nor the log
-            attempt = command is not None or (msg.private and msg.forward is not None)
+            attempt = kind == "command" or kind == "forward"
             if attempt and not self.strangers.take(f"{msg.sender_id} in {msg.chat_id}", self.monotonic()):
                 where = "a private chat" if msg.private else f"chat {msg.chat_id}"
                 log.warning("desk: %s is not in DOZOR_EDITORS; refused a command in %s",
@@ -94,10 +109,7 @@ class Desk:
                 if msg.private:
                     await self._say(msg, answers.refusal())
             return
-        forwarded = msg.private and msg.forward is not None
-        naming = msg.private and msg.sender_id in self.pending and bool(tags(msg.text))
-        feedback = msg.reply_to is not None and verdict(msg.text) is not None
-        if command is None and not forwarded and not naming and not feedback:
+        if kind is None:
             return  # editors talking among themselves
         editor = str(msg.sender_id)
         wait = self.limit.take(editor, self.monotonic())
@@ -106,14 +118,15 @@ class Desk:
                 await self._say(msg, answers.slow_down(wait))
             return
         try:
-            if command is not None:
+            if kind == "command":
+                command = parse_command(msg.text)
                 await self._command(msg, command.name, command.args)
-            elif forwarded:
+            elif kind == "forward":
                 self.pending[msg.sender_id] = msg.forward
                 await self._say(msg, answers.which_topic(self.titles))
-            elif naming:
+            elif kind == "topic":
                 await self._name_forward(msg)
-            elif feedback:
+            else:
                 await self._feedback(msg)
         except CommandError as error:
             await self._say(msg, answers.mistake(str(error)))
