@@ -100,6 +100,26 @@ async def test_editor_is_answered_and_a_stranger_gets_nothing_of_the_archive(fak
     assert not fake.unsupported and not fake.errors
 
 
+async def test_search_answers_ten_at_a_time_and_says_how_to_see_more(fake, run_service):
+    people = People(fake)
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    async with run_service(chats=("@kyiv_news",), digest_chat="@editors_room", editors=("@anna_ed",)) as running:
+        await running.settled()
+        for n in range(12):
+            fake.post(news, f"Бусифікація на Оболоні, випадок {n + 1}")
+        await eventually(lambda: _matched(running, 12), "twelve matches archived")
+        first = fake.post(people.editor, "/search Оболоні 1d")
+        await eventually(lambda: answers_to(fake, people.editor, first), "the first page")
+        text = "\n".join(m.message for m in answers_to(fake, people.editor, first))
+        assert "1–10 і далі" in text and text.count("випадок") == 10
+        assert "Далі: /search Оболоні 1d p2" in text and "dozor search 'Оболоні' --days 1" in text
+        second = fake.post(people.editor, "/search Оболоні 1d p2")
+        await eventually(lambda: answers_to(fake, people.editor, second), "the second page")
+        text = "\n".join(m.message for m in answers_to(fake, people.editor, second))
+        assert "11–12" in text and text.count("випадок") == 2 and "Далі" not in text
+    assert not fake.unsupported and not fake.errors
+
+
 async def test_commands_beyond_an_editors_rate_are_refused_once_and_others_go_on(fake, run_service):
     people = People(fake)
     other = fake.add_user("Богдан", username="bohdan_ed")

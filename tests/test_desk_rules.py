@@ -31,6 +31,8 @@ def test_search_takes_words_a_topic_and_a_span():
     assert parse_search("ТЦК метро* #busification 7d", TOPICS) == SearchQuery("ТЦК метро*", "busification", 7.0)
     assert parse_search("повістки 12h", TOPICS) == SearchQuery("повістки", None, 0.5)
     assert parse_search("#szch", TOPICS) == SearchQuery("", "szch", None)
+    paged = parse_search("ТЦК #szch 24h p3", TOPICS)
+    assert paged == SearchQuery("ТЦК", "szch", 1.0, 3) and paged.typed(4) == "/search ТЦК #szch 1d p4"
     with pytest.raises(CommandError, match="немає теми #tcc"):
         parse_search("ТЦК #tcc", TOPICS)
     with pytest.raises(CommandError, match="що шукати"):

@@ -45,7 +45,8 @@ def help_text(titles: Mapping[str, str]) -> str:
     return "\n".join([
         "<b>Команди</b>",
         "/digest — дайджест того, що з'явилося після останнього (запланований вийде як завжди)",
-        "/search СЛОВА [#тема] [7d] — десять найкращих збігів в архіві; слово* — за початком",
+        "/search СЛОВА [#тема] [7d] [p2] — десять найкращих збігів в архіві (p2 — наступні десять); "
+        "слово* — за початком",
         "/status — які чати читаються, збої, стан дайджесту",
         "/check ТЕКСТ — які теми й правила спрацюють на текст",
         "/help — ця довідка",
@@ -87,17 +88,21 @@ def search_answer(query: SearchQuery, hits: list[SearchHit], tz: ZoneInfo, more:
         what += f" · #{_e(query.topic)}"
     if query.days:
         what += f" · {_span(query.days)}"
+    if query.page > 1:
+        what += f" · сторінка {query.page}"
     if not hits:
         return [f"🔎 <b>{what}</b>: нічого не знайдено."]
-    pieces = [f"🔎 <b>{what}</b>: {len(hits[:SHOWN])}{'+' if more else ''}"]
-    for number, hit in enumerate(hits[:SHOWN], start=1):
+    first = (query.page - 1) * SHOWN + 1
+    pieces = [f"🔎 <b>{what}</b>: {first}–{first + len(hits[:SHOWN]) - 1}{' і далі' if more else ''}"]
+    for number, hit in enumerate(hits[:SHOWN], start=first):
         title = _title(hit.chat.title)
         name = f'<a href="{html.escape(hit.link)}">{title}</a>' if hit.link else f"{title} 🗑"
         marks = " ".join(f"#{_e(t)}" for t in hit.topics)
         head = " · ".join(p for p in (f"{number}. {name}", _local(hit.date, tz), marks) if p)
         pieces.append(f"{head}\n{snippet(hit.text, _spans(hit.text, query.words)) or '—'}")
     if more:
-        pieces.append("<i>Більше — у терміналі:</i> <code>" + _e(_cli_search(query)) + "</code>")
+        pieces.append(f"<i>Далі:</i> <code>{_e(query.typed(query.page + 1))}</code>\n"
+                      f"<i>Усе разом — у терміналі:</i> <code>{_e(_cli_search(query))}</code>")
     return pieces
 
 

@@ -145,7 +145,7 @@ class Desk:
             query = parse_search(args, frozenset(self.titles))
             since = self.clock() - timedelta(days=query.days) if query.days else None
             hits = await search(self.archive, query.words, topic=query.topic, since=since,
-                                limit=answers.SHOWN + 1, best_first=True)
+                                limit=answers.SHOWN + 1, best_first=True, skip=(query.page - 1) * answers.SHOWN)
             pieces = answers.search_answer(query, hits, self.settings.digest_tz, len(hits) > answers.SHOWN,
                                            self.titles)
             await self._say(msg, *pieces)
