@@ -4,8 +4,9 @@
 
 Handlers only convert and queue (as in live.py); one task answers, one message at a time, so
 the desk never floods Telegram: answers are spaced PACE seconds apart, and a flood wait is
-waited out by the client, which logs it. Read are the editors' chat (DIGEST_CHAT) and
-private chats with the account; every other chat is the monitoring's business, not the desk's.
+waited out by the client, which logs it. The desk reads the editors' chat (DIGEST_CHAT) and
+private chats with the account, or with the bot when DIGEST_BOT_TOKEN is set; every other
+chat is the monitoring's business, not the desk's.
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ async def _sign_in_bot(settings: Settings, client_options: dict) -> TelegramClie
 
 
 class TelegramReplies:
-    """Send the desk's HTML answers through the account's client, paced."""
+    """Send the desk's HTML answers through its client (the account's or the bot's), paced."""
 
     def __init__(self, client: TelegramClient, pace: float = PACE):
         self.client = client
