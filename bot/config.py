@@ -9,6 +9,7 @@ so an operator sees exactly which line of the file to fix.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from datetime import time as dtime
 from pathlib import Path
@@ -67,6 +68,14 @@ class Settings:
     def request_rates(self) -> dict[str, float]:
         """The request budget: requests per minute for each method (see bot/telegram/budget.py)."""
         return {method: getattr(self, f"rate_{method}") for method in DEFAULT_RATES}
+    # ---- the editors' desk: commands in Telegram, feedback, spike alerts ----
+    editors: tuple[str, ...] = ()  # @username (casefolded) or numeric user id, as text
+    desk_rate: int = 6  # commands per editor per minute
+    spike_window: float = 15.0  # minutes a surge is counted over
+    spike_city_matches: int | None = None  # matches of a topic in one city's chats; None: off
+    spike_chat_factor: float | None = None  # times a chat's usual rate; None: off
+    spike_chat_min: int = 5  # fewest matches in the window that count as a chat's surge
+    spike_cities: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (city, chat references)
 
     @property
     def session_path(self) -> Path:
@@ -99,6 +108,8 @@ class Settings:
             if f.name in SECRET_FIELDS and value:
                 text = str(value)
                 value = "*" * 8 + text[-2:] if len(text) > 6 else "*" * 8
+            elif isinstance(value, tuple) and value and isinstance(value[0], tuple):  # SPIKE_CITIES
+                value = "; ".join(f"{name}: {', '.join(chats)}" for name, chats in value)
             elif isinstance(value, tuple):
                 value = ", ".join(value)
             shown[f.name] = "" if value is None else str(value)
@@ -180,6 +191,38 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _editors(text: str) -> tuple[str, ...]:
+    found = []
+    for entry in _list(text):
+        if re.fullmatch(r"\d+", entry):
+            found.append(entry)
+        elif re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", entry):
+            found.append(entry.casefold())
+        else:
+            raise ValueError(f"expected @username or a numeric user id, got {entry!r}")
+    return tuple(found)
+
+
+_CHAT_REF = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|(?:https?://)?t\.me/(?:c/)?[A-Za-z0-9_]{4,32}|-?\d+")
+
+
+def _cities(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """'Київ: @kyiv_a, @kyiv_b; Одеса: t.me/odesa_chat' → ((city, chats), …)."""
+    cities = []
+    for entry in (e.strip() for e in re.split(r"[;\n]", text)):
+        if not entry:
+            continue
+        city, colon, chats = entry.partition(":")
+        refs = _list(chats)
+        if not colon or not city.strip() or not refs:
+            raise ValueError(f"expected 'City: @chat, @chat; City: …', got {entry!r}")
+        bad = [r for r in refs if not _CHAT_REF.fullmatch(r)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} (city {city.strip()}) is not a @username, t.me link or numeric chat id")
+        cities.append((city.strip(), refs))
+    return tuple(cities)
+
+
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("expected a value, got an empty string")
@@ -215,6 +258,14 @@ VARIABLES = {
     "DOZOR_RATE_DIALOGS": ("rate_dialogs", _positive_float),
     "DOZOR_RATE_OTHER": ("rate_other", _positive_float),
     "DOZOR_CHANNEL_CAP": ("channel_cap", _positive_int),
+    # the editors' desk
+    "DOZOR_EDITORS": ("editors", _editors),
+    "DESK_RATE": ("desk_rate", _positive_int),
+    "SPIKE_WINDOW_MINUTES": ("spike_window", _positive_float),
+    "SPIKE_CITY_MATCHES": ("spike_city_matches", _positive_int),
+    "SPIKE_CHAT_FACTOR": ("spike_chat_factor", _positive_float),
+    "SPIKE_CHAT_MIN": ("spike_chat_min", _positive_int),
+    "SPIKE_CITIES": ("spike_cities", _cities),
 }
 
 

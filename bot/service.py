@@ -21,6 +21,7 @@ from bot.archive.limits import flood_waits, record_flood_wait
 from bot.catchup import RECHECK, CatchUp
 from bot.chat_plan import ChatPlan
 from bot.config import Settings
+from bot.desk.alerts import run_spike_alerts
 from bot.digest.sender import run_digests
 from bot.ingest import Ingestor
 from bot.lock import StorageLock
@@ -28,6 +29,7 @@ from bot.media import run_media
 from bot.model import Chat
 from bot.rules_reload import RulesHolder
 from bot.telegram.client import NotLoggedIn, account_name, open_authorised
+from bot.telegram.desk import run_desk
 from bot.telegram.live import LiveFeed
 from bot.telegram.subscriptions import SubscriptionError, resolve_chat, still_known, track_updates
 
@@ -136,6 +138,11 @@ class Service:
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
                                               titles=lambda: rules.current.topics, ready=self.caught_up),
                                   name="digest")
+                # the editors' desk: commands and feedback in Telegram, alerts when a topic surges
+                tasks.create_task(run_desk(settings, self.archive, self.client, lambda: rules.current,
+                                           client_options=self.client_options), name="desk")
+                tasks.create_task(run_spike_alerts(settings, self.archive, self.client, client_options=self.client_options,
+                                                   titles=lambda: rules.current.topics), name="spike-alerts")
         except* _Stop:
             log.info("shutting down")
 

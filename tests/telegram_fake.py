@@ -696,6 +696,60 @@ class FakeTelegram(_TelegramLimits):
         """Messages clients sent to ``chat`` (sendMessage/sendMedia/sendMultiMedia), in order."""
         return list(self._sent.get(self._marked_id_of(self._target(chat)), []))
 
+    # ---- the editors' desk: private chats with the bot, reactions -------------------------------
+    # Messages from editors (a megagroup with ``from_user``, a private chat via ``post(user, …)``),
+    # replies (``reply_to``) and forwards (``fwd_from_channel``) are ordinary posts above; private
+    # chats of another account (the bot) and reactions need a model of their own.
+
+    def message_to(self, recipient, text: str, *, from_user, reply_to: int | None = None) -> types.Message:
+        """A private message from ``from_user`` to ``recipient`` other than the primary account
+        (the bot, say), kept in the recipient's own box and pushed to its connections.
+        (``post(user, …)`` is the same towards the primary account.)"""
+        recipient_id, sender_id = self._user_id_of(recipient), self._user_id_of(from_user)
+        if recipient_id == self._me_id:
+            return self.post(from_user, text, reply_to=reply_to)
+        fields = dict(message=text, date=_now(),
+                      reply_to=types.MessageReplyHeader(reply_to_msg_id=reply_to) if reply_to else None)
+        message, event = self._store(sender_id, recipient_id, sender_id, fields)
+        box = self._account_box(recipient_id)
+        for pipe in list(self._pipes):
+            if pipe.ready and pipe.receives_updates and pipe.auth.user_id == recipient_id:
+                updates = self._event_updates(sender_id, box, event, recipient_id)
+                users, chats = self._entities([u.message for u in updates], recipient_id, extra=[sender_id])
+                pipe.push(types.Updates(updates=updates, users=users, chats=chats, date=_now(), seq=0))
+        return message
+
+    def react(self, chat, msg_id: int, user, emoticon: str) -> types.MessageReactions:
+        """``user`` reacts to message ``msg_id`` of ``chat`` with ``emoticon`` (replacing their
+        earlier reaction). Members receive ``updateMessageReactions``; who reacted is listed
+        (``recent_reactions``) in groups and private chats, not in broadcast channels, as on
+        Telegram. The update carries no pts, so nothing replays it after a reconnect."""
+        target = self._target(chat)
+        box = self._box_of(target, self._me_id)
+        message = self._stored_message(target, box, msg_id)
+        user_id = self._user_id_of(user)
+        earlier = message.reactions.recent_reactions if message.reactions and message.reactions.recent_reactions else []
+        recent = [types.MessagePeerReaction(peer_id=types.PeerUser(user_id), date=_now(),
+                                            reaction=types.ReactionEmoji(emoticon))]
+        recent += [r for r in earlier if r.peer_id != types.PeerUser(user_id)]
+        counts: dict[str, int] = {}
+        for reaction in recent:
+            counts[reaction.reaction.emoticon] = counts.get(reaction.reaction.emoticon, 0) + 1
+        listed = not (isinstance(target, FakeChannel) and not target.megagroup)
+        message.reactions = types.MessageReactions(
+            results=[types.ReactionCount(reaction=types.ReactionEmoji(e), count=n) for e, n in counts.items()],
+            can_see_list=listed or None, recent_reactions=recent if listed else None)
+        bytes(message)
+        update = types.UpdateMessageReactions(peer=self._peer_of(target, self._me_id), msg_id=msg_id,
+                                              reactions=message.reactions)
+        audience = self._audience(target)
+        for pipe in list(self._pipes):
+            if pipe.ready and pipe.receives_updates and pipe.auth.user_id in audience:
+                reactors = [r.peer_id for r in recent] if listed else []
+                users, chats = self._entities([], pipe.auth.user_id, extra=[target, *reactors])
+                pipe.push(types.Updates(updates=[update], users=users, chats=chats, date=_now(), seq=0))
+        return message.reactions
+
     # ---- misbehaviour on demand --------------------------------------------------------------
 
     def flood_wait(self, request_name: str, seconds: int = 1, times: int = 1, *, after: int = 0) -> None:

@@ -207,7 +207,8 @@ async def test_restart_after_a_crash_mid_digest_sends_only_the_remaining_parts(w
     world.start(clock, retry_delays=(3600,), digest_topic_cap=1000)
 
     async def refused():
-        return (await digest_status(world.archive))["pending"]
+        pending = (await digest_status(world.archive))["pending"]
+        return pending and pending[0]["error"]  # composed comes first, the refusal a moment later
 
     await eventually(refused, "the refusal to be recorded")
     [pending] = (await digest_status(world.archive))["pending"]

@@ -16,7 +16,7 @@ import secrets
 from datetime import datetime
 
 from bot.archive import Archive, from_iso, iso, utcnow
-from bot.digest.compose import Hit, Span
+from bot.digest.compose import Hit, ItemRef, Span
 from bot.digest.schedule import Period
 
 _HITS = """
@@ -124,8 +124,11 @@ async def stored_parts(archive: Archive, key: str) -> list[dict] | None:
 
 
 async def save_composed(archive: Archive, period: Period, chat: str, parts: list[str],
-                        at: datetime | None = None) -> list[dict]:
-    """Freeze the parts of a period unless they were frozen already; returns the stored parts."""
+                        at: datetime | None = None, items: list[ItemRef] = ()) -> list[dict]:
+    """Freeze the parts of a period unless they were frozen already; returns the stored parts.
+
+    `items`: which archived message each numbered item stands for, kept with the parts so an
+    editor's reply to an item can be tied to it."""
     async with archive.transaction() as db:
         cursor = await db.execute(
             """INSERT OR IGNORE INTO digests (period, period_start, period_end, chat, composed_at)
@@ -136,6 +139,11 @@ async def save_composed(archive: Archive, period: Period, chat: str, parts: list
             await db.executemany(
                 "INSERT INTO digest_parts (period, part, html, random_id) VALUES (?, ?, ?, ?)",
                 [(period.key, n, html, secrets.randbits(63)) for n, html in enumerate(parts, start=1)],
+            )
+            await db.executemany(
+                """INSERT OR IGNORE INTO digest_items (period, part, number, chat_id, message_id)
+                   VALUES (?, ?, ?, ?, ?)""",
+                [(period.key, i.part, i.number, i.chat_id, i.message_id) for i in items],
             )
     return await stored_parts(archive, period.key) or []
 

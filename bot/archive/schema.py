@@ -244,4 +244,35 @@ MIGRATIONS: list[str] = [
         counted_at  TEXT NOT NULL
     );
     """,
+    # 11: the editors' desk: which archived message each digest item stands for, so a reply to
+    # an item becomes a label; and where the desk posted interim digests
+    """
+    CREATE TABLE digest_items (
+        period      TEXT NOT NULL,                -- digests.period, or interim:<UTC time> for /digest
+        part        INTEGER NOT NULL,             -- 1, 2, … as in digest_parts
+        number      INTEGER NOT NULL,             -- the item's number as shown (№3)
+        chat_id     INTEGER NOT NULL,             -- the archived message it stands for
+        message_id  INTEGER NOT NULL,
+        PRIMARY KEY (period, number)
+    ) WITHOUT ROWID;
+
+    -- interim digests are not scheduled periods: only where each part landed is kept
+    CREATE TABLE interim_parts (
+        chat_id     INTEGER NOT NULL,             -- where the desk posted it (marked id)
+        message_id  INTEGER NOT NULL,
+        period      TEXT NOT NULL,                -- interim:<UTC time>
+        part        INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX digest_parts_by_message ON digest_parts (message_id);
+
+    -- surges already announced, so a restart in the middle of one does not announce it again
+    CREATE TABLE spike_alerts (
+        surge       TEXT PRIMARY KEY,             -- city|Київ|busification or chat|-100…|szch
+        started_at  TEXT NOT NULL,
+        last_seen   TEXT NOT NULL,                -- the surge is over a window after this
+        matches     INTEGER NOT NULL,             -- how many the alert listed
+        sent_at     TEXT                          -- when Telegram accepted the alert
+    ) WITHOUT ROWID;
+    """,
 ]

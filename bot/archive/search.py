@@ -41,28 +41,32 @@ _FILTERS = """
              AND (:topic IS NULL OR EXISTS (SELECT 1 FROM matches WHERE message = m.id AND topic = :topic))
              AND (:chat IS NULL OR m.chat_id = :chat)
              AND (:since IS NULL OR m.date >= :since)
-             AND (:until IS NULL OR m.date < :until)
-           ORDER BY m.date DESC LIMIT :limit"""
+             AND (:until IS NULL OR m.date < :until)"""
+_NEWEST = " ORDER BY m.date DESC LIMIT :limit OFFSET :skip"
 
 
 async def search(archive: Archive, words: str = "", *, topic: str | None = None, chat_id: int | None = None,
-                 since: datetime | None = None, until: datetime | None = None, limit: int = 50) -> list[Hit]:
+                 since: datetime | None = None, until: datetime | None = None, limit: int = 50,
+                 best_first: bool = False, skip: int = 0) -> list[Hit]:
     """Newest first: messages containing every word (all messages when no words are given),
-    optionally of one topic, one chat, or a period [since, until)."""
+    optionally of one topic, one chat, or a period [since, until). `best_first`: the closest
+    matches first (FTS5's bm25 rank), newest among equals. `skip`: the ones before a page."""
     query = fts_query(words)
     params = {"query": query, "topic": topic, "chat": chat_id, "since": iso(since), "until": iso(until),
-              "limit": limit}
+              "limit": limit, "skip": skip}
     columns = """m.message_id, m.date, m.text, m.deleted_at, c.id AS chat_id, c.title, c.username, c.kind,
                   (SELECT group_concat(DISTINCT topic) FROM matches WHERE message = m.id) AS topics"""
     if query:
         rows = await archive.rows(
             f"""SELECT {columns}, snippet(messages_fts, 0, '[', ']', '…', 16) AS snippet
                FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid JOIN chats c ON c.id = m.chat_id
-               WHERE messages_fts MATCH :query {_FILTERS}""", params)
+               WHERE messages_fts MATCH :query {_FILTERS}
+               {" ORDER BY messages_fts.rank, m.date DESC LIMIT :limit OFFSET :skip" if best_first else _NEWEST}""",
+            params)
     else:
         rows = await archive.rows(
             f"""SELECT {columns}, substr(m.text, 1, 120) AS snippet
-               FROM messages m JOIN chats c ON c.id = m.chat_id WHERE 1 {_FILTERS}""", params)
+               FROM messages m JOIN chats c ON c.id = m.chat_id WHERE 1 {_FILTERS}{_NEWEST}""", params)
     return [
         Hit(chat=Chat(id=r["chat_id"], title=r["title"], username=r["username"], kind=r["kind"]),
             message_id=r["message_id"], date=from_iso(r["date"]), text=r["text"], snippet=r["snippet"],

@@ -13,6 +13,7 @@ channel stays text.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -233,7 +234,8 @@ def media_mark(media: Iterable[tuple[str, int]]) -> str:
     return " ".join(marks)
 
 
-def render_item(item: Item, tz: ZoneInfo) -> str:
+def render_item(item: Item, tz: ZoneInfo, number: int | None = None) -> str:
+    """One item; `number` is what an editor names when replying about it (№3)."""
     hit = item.hit
     title = html.escape(_cut(hit.chat_title, TITLE), quote=False)
     head = [f"<b>{title}</b>" if hit.deleted else f'<a href="{html.escape(hit.link)}"><b>{title}</b></a>',
@@ -244,6 +246,8 @@ def render_item(item: Item, tz: ZoneInfo) -> str:
         head.append(WORDS["edited"])
     if hit.deleted:
         head.append(WORDS["deleted"])
+    if number is not None:
+        head.append(f"№{number}")
     lines = ["▪️ " + " · ".join(head)]
     if hit.deleted:
         lines.append(f"<blockquote>{snippet(hit.text, hit.spans, QUOTE) or '—'}</blockquote>")
@@ -355,11 +359,29 @@ class _Block:
     html: str
     topic: str | None = None  # None: the head
     header: bool = False  # a topic title, which must not end a part
+    ref: "ItemRef | None" = None  # the archived message an item stands for
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """Which archived message digest item `number` stands for, and the part that shows it."""
+
+    part: int
+    number: int
+    chat_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    parts: list[str]
+    items: list[ItemRef]
 
 
 def blocks(period: Period, hits: list[Hit], previous: Mapping[str, int], *, titles: Mapping[str, str],
            tz: ZoneInfo, cap: int, previous_total: int | None = None) -> list[_Block]:
     out = [_Block(head(period, hits, previous, titles, tz, previous_total))]
+    numbers = itertools.count(1)
     items = group(hits)
     per_topic: dict[str, list[Item]] = {}
     for item in items:
@@ -369,7 +391,10 @@ def blocks(period: Period, hits: list[Hit], previous: Mapping[str, int], *, titl
         ranked = sorted(per_topic[topic], key=lambda i: (-i.score, i.hit.date, i.hit.chat_id, i.hit.message_id))
         title = html.escape(titles.get(topic, topic), quote=False)
         out.append(_Block(f"<b>━━ {title} ━━</b>", topic, header=True))
-        out.extend(_Block(render_item(item, tz), topic) for item in ranked[:cap])
+        for item in ranked[:cap]:
+            number = next(numbers)
+            ref = ItemRef(0, number, item.hit.chat_id, item.hit.message_id)
+            out.append(_Block(render_item(item, tz, number), topic, ref=ref))
         if len(ranked) > cap:
             more = WORDS["more"].format(n=len(ranked) - cap)
             out.append(_Block(f"<i>{html.escape(more, quote=False)}</i><code>"
@@ -385,9 +410,19 @@ def compose(period: Period, hits: list[Hit], previous: Mapping[str, int] | None 
     `previous`: matched messages per topic in the period before; `titles`: topic id → title
     (a topic missing from it is shown by its id); `cap`: items listed per topic.
     """
+    return layout(period, hits, previous, titles=titles, tz=tz, cap=cap, limit=limit,
+                  previous_total=previous_total).parts
+
+
+def layout(period: Period, hits: list[Hit], previous: Mapping[str, int] | None = None, *,
+           titles: Mapping[str, str] | None = None, tz: ZoneInfo, cap: int = 15,
+           limit: int = PART_LIMIT, previous_total: int | None = None) -> Layout:
+    """compose(), and which archived message each numbered item stands for (for replies)."""
     titles = titles or {}
-    return pack(blocks(period, hits, previous or {}, titles=titles, tz=tz, cap=cap,
-                       previous_total=previous_total), titles, limit)
+    grouped = pack_blocks(blocks(period, hits, previous or {}, titles=titles, tz=tz, cap=cap,
+                                 previous_total=previous_total), titles, limit)
+    refs = [replace(b.ref, part=n) for n, part in enumerate(grouped, start=1) for b in part if b.ref]
+    return Layout(_texts(grouped), refs)
 
 
 SEPARATOR = "\n\n"
@@ -396,6 +431,11 @@ _PART_MARK_ROOM = 40  # room kept in every part for "частина i/n"
 
 def pack(items: list[_Block], titles: Mapping[str, str], limit: int = PART_LIMIT) -> list[str]:
     """Fill messages with whole blocks; a part that opens mid-topic repeats the topic title."""
+    return _texts(pack_blocks(items, titles, limit))
+
+
+def pack_blocks(items: list[_Block], titles: Mapping[str, str], limit: int = PART_LIMIT) -> list[list[_Block]]:
+    """The blocks of each part (see pack)."""
     budget = limit - _PART_MARK_ROOM
     parts: list[list[_Block]] = []
     current: list[_Block] = []
@@ -414,16 +454,25 @@ def pack(items: list[_Block], titles: Mapping[str, str], limit: int = PART_LIMIT
             candidate = current + [block]
         if not fits(_join(candidate), budget):
             # cannot happen with the caps above; cut rather than have Telegram refuse the part
-            block = _Block(_shrink(block.html, budget - measure(_join(current)) - 2), block.topic)
+            block = _Block(_shrink(block.html, budget - measure(_join(current)) - 2), block.topic, ref=block.ref)
             candidate = current + [block]
         current = candidate
     if current:
         parts.append(current)
+    return parts
+
+
+def _texts(parts: list[list[_Block]]) -> list[str]:
     texts = [_join(p) for p in parts]
     if len(texts) > 1:
         texts = [f"{t}{SEPARATOR}<i>{WORDS['part'].format(i=i, n=len(texts))}</i>"
                  for i, t in enumerate(texts, start=1)]
     return texts
+
+
+def split(pieces: list[str], limit: int = PART_LIMIT) -> list[str]:
+    """Any answer as Telegram-sized messages, split between pieces like the digest."""
+    return pack([_Block(p) for p in pieces], {}, limit)
 
 
 def _join(blocks_: list[_Block]) -> str:

@@ -3,6 +3,7 @@
     period = latest_period(now, "daily", time(9), ZoneInfo("Europe/Kyiv"))
     period.key                       # "daily:2026-03-29"
     period.start, period.end         # aware UTC: 2026-03-28 07:00 → 2026-03-29 06:00
+    period_so_far(now, "daily", time(9), ZoneInfo("Europe/Kyiv"))   # what the next one holds so far
 
 A period is named by the local date it ends on, so one local date gives one digest whatever
 the clocks do: on a spring-forward day the period is 23 hours long, on a fall-back day 25,
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
 KINDS = {"daily": 1, "weekly": 7}  # length in local days
+INTERIM = "interim"  # the kind of a period still in progress: never scheduled, never sent as such
 WEEKLY_ON = 0  # a weekly digest arrives on Mondays, covering the seven days before
 
 
@@ -61,6 +63,16 @@ def latest_period(now: datetime, kind: str, at: time, tz: ZoneInfo) -> Period:
     while not (is_send_day(day, kind) and at_local(day, at, tz) <= now):
         day -= timedelta(days=1)
     return period_ending(day, kind, at, tz)
+
+
+def period_so_far(now: datetime, kind: str, at: time, tz: ZoneInfo) -> Period:
+    """The period in progress: from the end of the latest period up to `now`.
+
+    Its kind is INTERIM, so its key (interim:<local date of the next digest>) can never be
+    taken for the scheduled period that will cover the same messages.
+    """
+    start = latest_period(now, kind, at, tz).end
+    return Period(INTERIM, next_time(now, kind, at, tz).astimezone(tz).date(), start, now)
 
 
 def next_time(now: datetime, kind: str, at: time, tz: ZoneInfo) -> datetime:

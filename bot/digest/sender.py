@@ -24,8 +24,9 @@ from typing import Awaitable, Callable, Coroutine, Mapping, TypeVar
 from bot.archive import Archive, iso, utcnow
 from bot.archive import digests as store
 from bot.config import Settings
-from bot.digest.compose import compose
-from bot.digest.schedule import Period, due, latest_period, next_time, period_ending, previous
+from bot.digest.compose import Layout, layout
+from bot.digest.schedule import (INTERIM, Period, due, latest_period, next_time, period_ending, period_so_far,
+                                 previous)
 from bot.telegram.publish import PublishError, Publisher, RateLimited, Rejected
 
 log = logging.getLogger("dozor.digest")
@@ -185,12 +186,22 @@ async def owed(settings: Settings, archive: Archive, moment: datetime, since: da
 
 async def build(settings: Settings, archive: Archive, period: Period, titles: Titles = None) -> list[str]:
     """The HTML parts of a period's digest as they would be composed now (nothing stored)."""
-    before = previous(period, settings.digest_time, settings.digest_tz)
+    return (await build_layout(settings, archive, period, titles)).parts
+
+
+async def build_layout(settings: Settings, archive: Archive, period: Period, titles: Titles = None) -> Layout:
+    """build(), with which archived message each numbered item stands for.
+
+    A period still in progress (see so_far) is compared with the last period that ended."""
+    if period.kind == INTERIM:
+        before = latest_period(period.end, settings.digest_period, settings.digest_time, settings.digest_tz)
+    else:
+        before = previous(period, settings.digest_time, settings.digest_tz)
     hits = await store.period_hits(archive, period.start, period.end)
     counts, total = await store.topic_counts(archive, before.start, before.end)
     names = await _titles(settings, titles)
     return await asyncio.to_thread(
-        compose, period, hits, counts, titles=names, tz=settings.digest_tz,
+        layout, period, hits, counts, titles=names, tz=settings.digest_tz,
         cap=settings.digest_topic_cap, previous_total=total)
 
 
@@ -203,8 +214,9 @@ async def send_period(settings: Settings, archive: Archive, publisher: Publisher
     clock = now or utcnow
     parts = await store.stored_parts(archive, period.key)
     if parts is None:
-        html = await build(settings, archive, period, titles)
-        parts = await store.save_composed(archive, period, settings.digest_chat, html, clock())
+        composed = await build_layout(settings, archive, period, titles)
+        parts = await store.save_composed(archive, period, settings.digest_chat, composed.parts, clock(),
+                                          items=composed.items)
     posted = 0
     for part in parts:
         if part["sent_at"] is not None:
@@ -243,6 +255,15 @@ async def _unbroken(step: Coroutine[object, object, T]) -> T:
 def period_for(settings: Settings, moment: datetime) -> Period:
     """The latest period that has ended at `moment`."""
     return latest_period(moment, settings.digest_period, settings.digest_time, settings.digest_tz)
+
+
+def so_far(settings: Settings, moment: datetime) -> Period:
+    """The period in progress at `moment`, from the end of the latest one up to `moment`.
+
+    The archive keeps whole seconds: the period runs to the end of `moment`'s second, so a
+    message posted in the same second as the request is in it."""
+    moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return period_so_far(moment, settings.digest_period, settings.digest_time, settings.digest_tz)
 
 
 def period_on(settings: Settings, day) -> Period:

@@ -133,35 +133,18 @@ class Publisher:
                 raise Unreachable("no Telegram client to send the digest with")
             return self.account_client
         if self._bot is None:
-            self._bot = await self._open_bot(token)
+            self._bot = await self._open_bot()
         return self._bot
 
-    async def _open_bot(self, token: str) -> TelegramClient:
-        api_id, api_hash = self.settings.require_api()
-        path = self.settings.storage / BOT_SESSION
-        self.settings.storage.mkdir(parents=True, exist_ok=True)
+    async def _open_bot(self) -> TelegramClient:
         options = dict(
             flood_sleep_threshold=0,  # flood waits come back to the sender, which records them
             receive_updates=False,  # the bot only posts
             connection_retries=3,
             device_model="dozor digest",
-            app_version="dozor",
         )
         options.update(self.client_options)
-        bot = TelegramClient(str(path), api_id, api_hash, **options)
-        try:
-            await bot.connect()
-            if not await bot.is_user_authorized():
-                await bot.sign_in(bot_token=token)
-            me = await bot.get_me()
-            if not getattr(me, "bot", False):
-                raise NotAllowed(f"{path} is signed in as a user, not as the DIGEST_BOT_TOKEN bot: delete it")
-        except BaseException:
-            await bot.disconnect()
-            raise
-        await asyncio.to_thread(make_private, Path(path))
-        log.info("digest bot signed in as @%s", me.username or me.id)
-        return bot
+        return await open_bot(self.settings, BOT_SESSION, **options)
 
     def _explain(self, error: BaseException) -> PublishError | None:
         chat, via = self.chat, self.via
@@ -205,3 +188,25 @@ def _message_id(result, random_id: int) -> int | None:
         if isinstance(update, types.UpdateMessageID) and update.random_id == random_id:
             return update.id
     return None
+
+
+async def open_bot(settings: Settings, session: str, **options) -> TelegramClient:
+    """The DIGEST_BOT_TOKEN bot, signed in with its own session file in the storage directory
+    (one file per client: two clients on one session file lock each other out)."""
+    api_id, api_hash = settings.require_api()
+    path = settings.storage / session
+    settings.storage.mkdir(parents=True, exist_ok=True)
+    bot = TelegramClient(str(path), api_id, api_hash, **{"app_version": "dozor", **options})
+    try:
+        await bot.connect()
+        if not await bot.is_user_authorized():
+            await bot.sign_in(bot_token=settings.digest_bot_token)
+        me = await bot.get_me()
+        if not getattr(me, "bot", False):
+            raise NotAllowed(f"{path} is signed in as a user, not as the DIGEST_BOT_TOKEN bot: delete it")
+    except BaseException:
+        await bot.disconnect()
+        raise
+    await asyncio.to_thread(make_private, Path(path))
+    log.info("bot signed in as @%s (%s)", me.username or me.id, session)
+    return bot
