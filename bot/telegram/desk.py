@@ -160,7 +160,7 @@ class DeskListener:
             log.info("desk: DIGEST_CHAT is not set; commands are read in private chats only")
             return
         try:
-            entity = await resolve(self.client, self.settings.digest_chat, join=False)
+            entity = await resolve(self.client, self.settings.digest_chat)
         except (SubscriptionError, ConnectionError, errors.RPCError) as error:
             log.warning("desk: DIGEST_CHAT %s cannot be read by the account (%s); commands are read in "
                         "private chats only", self.settings.digest_chat, error)
