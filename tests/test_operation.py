@@ -125,3 +125,11 @@ async def test_sigterm_in_the_middle_of_a_catch_up_commits_what_was_read(fake, s
         assert await archive.checkpoint(news.marked_id) == first_page[-1]
     assert stat.S_IMODE(settings.session_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(settings.archive_path.stat().st_mode) == 0o600
+
+
+def test_config_may_come_after_a_nested_command(tmp_path, capsys):
+    keywords = tmp_path / "mine.toml"
+    keywords.write_bytes(EXAMPLE_KEYWORDS.read_bytes())
+    config = write_config(tmp_path, DOZOR_KEYWORDS=keywords)
+    assert main(["keywords", "test", "--config", config]) == 0
+    assert str(keywords) in capsys.readouterr().out
