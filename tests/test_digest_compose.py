@@ -95,6 +95,17 @@ async def test_item_shows_chat_local_time_bold_match_media_and_link(archive):
     assert "ТЦК" in bold
 
 
+HOSTILE = "\x00\x1b[2J\x1b]0;owned\x07\r\u202e\u2066"  # NUL, clear screen, set title, overwrite, bidi
+
+
+async def test_control_characters_and_bidi_overrides_never_reach_the_editors(archive):
+    text = f"ТЦК{HOSTILE} на Оболоні{HOSTILE} зупиняють авто"
+    await archive.ingest(NEWS, [(post(NEWS, 503, text, "2026-03-19T12:00"), matched(text, tcc="ТЦК"))])
+    [part] = await digest_of(archive)
+    assert "<b>ТЦК</b>[2J]0;owned" in part and "на Оболоні[2J]0;owned" in part  # the bold still on the word
+    assert not any(c in part for c in HOSTILE if c not in "[2J]0;owned")
+
+
 async def test_private_chat_links_by_internal_id_and_title_is_escaped(archive):
     text = "СЗЧ: ще двоє пішли з частини"
     await archive.ingest(PRIVATE, [(post(PRIVATE, 9, text, "2026-03-19T10:00"), matched(text, szch="СЗЧ"))])

@@ -15,6 +15,7 @@ from datetime import date
 from bot.archive import Archive, utcnow
 from bot.archive import digests as store
 from bot.config import load_settings
+from bot.display import say
 from bot.digest.compose import page, utf16_len, visible
 from bot.digest.sender import build, period_for, period_on, send_period
 from bot.lock import AlreadyRunning, StorageLock
@@ -62,7 +63,7 @@ async def _preview(settings, args) -> int:
         text = html if args.raw else visible(html)
         print(f"──── {period.key} · message {number}/{len(parts)} · "
               f"{utf16_len(visible(html))} characters, {len(html)} of HTML ────")
-        print(text)
+        say(text)
         print()
     return 0
 

@@ -14,6 +14,7 @@ from bot.archive import Archive
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
 from bot.config import load_settings
+from bot.display import say
 
 HELP = "show per-chat progress, today's counts and errors (--json for scripts)"
 
@@ -25,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     report = asyncio.run(collect(settings))
-    print(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
+    say(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
     return 0
 
 

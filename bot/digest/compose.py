@@ -21,6 +21,7 @@ from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from bot.digest.schedule import Period
+from bot.display import shown
 from bot.model import Chat
 
 # Telegram counts a message's length after entity parsing, in UTF-16 code units, up to 4096.
@@ -386,8 +387,9 @@ def compose(period: Period, hits: list[Hit], previous: Mapping[str, int] | None 
     (a topic missing from it is shown by its id); `cap`: items listed per topic.
     """
     titles = titles or {}
-    return pack(blocks(period, hits, previous or {}, titles=titles, tz=tz, cap=cap,
-                       previous_total=previous_total), titles, limit)
+    parts = pack(blocks(period, hits, previous or {}, titles=titles, tz=tz, cap=cap,
+                        previous_total=previous_total), titles, limit)
+    return [shown(part) for part in parts]  # no control character or bidi override reaches the editors
 
 
 SEPARATOR = "\n\n"
