@@ -98,6 +98,31 @@ class Archive:
         finally:
             await archive.close()
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened_read_only(cls, path: Path) -> AsyncIterator["Archive"]:
+        """For commands that only read (status, search, media, digest --preview): SQLite's
+        mode=ro, no migration. A command line of another version must neither upgrade the
+        archive under a running service nor misread it, so a schema that differs from the
+        one this dozor knows is refused with what to do."""
+        if not path.exists():
+            raise NoArchive(path)
+        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout=5000")
+            (version,) = await (await db.execute("PRAGMA user_version")).fetchone()
+            if version > len(MIGRATIONS):
+                raise ArchiveError(f"{path} was written by a newer dozor (schema {version}, this one knows "
+                                   f"{len(MIGRATIONS)}): use the dozor that runs the service")
+            if version < len(MIGRATIONS):
+                raise ArchiveError(f"{path} has an older schema ({version}, this dozor knows {len(MIGRATIONS)}): "
+                                   "`dozor run` of this version upgrades it when it starts")
+            archive = cls(db, path)
+            yield archive
+        finally:
+            await db.close()
+
     async def close(self) -> None:
         async with self._lock:
             await self.db.close()

@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
 
 async def _preview(settings, args) -> int:
     period = period_on(settings, args.date) if args.date else period_for(settings, utcnow())
-    async with Archive.opened(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_path) as archive:
         parts = await build(settings, archive, period)
     if args.html:
         with open(args.html, "w", encoding="utf-8") as out:
