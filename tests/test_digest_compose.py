@@ -145,6 +145,25 @@ async def test_same_text_in_several_chats_is_one_item_saying_where_else(archive)
     assert "• <b>ТЦК</b>: 4" in part
 
 
+async def test_an_edit_that_no_longer_matches_bolds_nothing_and_keeps_why_it_was_archived(archive):
+    first = "ТЦК на Оболоні зупиняють авто"
+    await archive.ingest(NEWS, [(post(NEWS, 310, first, "2026-03-19T09:30"), matched(first, tcc="ТЦК"))])
+    calm = "Усе спокійно, новин немає"
+    edit = post(NEWS, 310, calm, "2026-03-19T09:30", edit_date=kyiv("2026-03-19T10:00"))
+    await archive.ingest(NEWS, [(edit, MatchResult((), "uk"))])
+    [part] = await digest_of(archive)
+    assert "Усе спокійно" in part and "<b>Усе</b>" not in part  # the old span pointed at "Усе"
+    stored = await archive.message(NEWS.id, 310)
+    assert [(m["term"], m["start"], m["version"]) for m in stored["matches"]] == [("ТЦК", 0, 1)]
+    assert stored["versions"][0]["text"] == first
+    # an edit that matches again has its own spans, into its own text
+    again = "Знову ТЦК на Оболоні"
+    edit = post(NEWS, 310, again, "2026-03-19T09:30", edit_date=kyiv("2026-03-19T10:30"))
+    await archive.ingest(NEWS, [(edit, matched(again, tcc="ТЦК"))])
+    [part] = await digest_of(archive)
+    assert "Знову <b>ТЦК</b> на Оболоні" in part
+
+
 async def test_edited_is_marked_and_deleted_quotes_the_archived_text_without_a_link(archive):
     first = "СЗЧ: з частини пішли троє"
     await archive.ingest(NEWS, [(post(NEWS, 300, first, "2026-03-19T09:30"), matched(first, szch="СЗЧ"))])

@@ -271,8 +271,9 @@ class Archive:
                             "UPDATE messages SET views = COALESCE(?, views), forwards = COALESCE(?, forwards) "
                             "WHERE id = ?", (post.views, post.forwards, rowid))
                         continue
+                    kept = None
                     if text != post.text:
-                        await _keep_version(db, rowid, text, edit_date, now)
+                        kept = await _keep_version(db, rowid, text, edit_date, now)
                         report.edited += 1
                     await db.execute(
                         """UPDATE messages SET text = ?, edit_date = ?, views = COALESCE(?, views),
@@ -282,16 +283,22 @@ class Archive:
                         (post.text, iso(post.edit_date), post.views, post.forwards, int(bool(result)),
                          result.language, rowid),
                     )
-                    if result.matches and text != post.text:
-                        # matches describe the current text; an edit that no longer matches
-                        # keeps the old matches, which say why the message was archived
-                        await db.execute("DELETE FROM matches WHERE message = ?", (rowid,))
+                    if kept is not None:
+                        # spans index the text they were found in: an edit that matches replaces
+                        # them; one that no longer matches keeps them with the version they belong
+                        # to, which says why the message was archived
+                        if result.matches:
+                            await db.execute("DELETE FROM matches WHERE message = ? AND version = 0", (rowid,))
+                        else:
+                            await db.execute("UPDATE matches SET version = ? WHERE message = ? AND version = 0",
+                                             (kept, rowid))
                     if post.media is not None:
                         await _queue_edited_media(db, rowid, post, now)
                 known[(post.chat_id, post.message_id)] = (rowid, post.text, iso(post.edit_date))
                 if result.matches:
                     await db.executemany(
-                        "INSERT OR IGNORE INTO matches (message, topic, rule, term, start, end) VALUES (?, ?, ?, ?, ?, ?)",
+                        """INSERT INTO matches (message, topic, rule, term, start, end) VALUES (?, ?, ?, ?, ?, ?)
+                           ON CONFLICT DO UPDATE SET term = excluded.term, end = excluded.end, version = 0""",
                         [(rowid, m.topic, m.rule, m.term, m.start, m.end) for m in result.matches],
                     )
             if advance_checkpoint and items:
@@ -350,7 +357,7 @@ class Archive:
             return None
         found = dict(row)
         found["matches"] = [dict(r) for r in await self.rows(
-            "SELECT topic, rule, term, start, end FROM matches WHERE message = ? ORDER BY start", (row["id"],))]
+            "SELECT topic, rule, term, start, end, version FROM matches WHERE message = ? ORDER BY start", (row["id"],))]
         found["versions"] = [dict(r) for r in await self.rows(
             "SELECT version, text, edit_date, replaced_at FROM message_versions WHERE message = ? ORDER BY version",
             (row["id"],))]
@@ -475,10 +482,11 @@ async def _queue_edited_media(db: aiosqlite.Connection, rowid: int, post: Post, 
         )
 
 
-async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_date: str | None, now: str) -> None:
+async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_date: str | None, now: str) -> int:
     cursor = await db.execute("SELECT COALESCE(MAX(version), 0) FROM message_versions WHERE message = ?", (rowid,))
     (latest,) = await cursor.fetchone()
     await db.execute(
         "INSERT INTO message_versions (message, version, text, edit_date, replaced_at) VALUES (?, ?, ?, ?, ?)",
         (rowid, latest + 1, text, edit_date, now),
     )
+    return latest + 1

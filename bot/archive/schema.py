@@ -217,4 +217,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX labels_by_message ON labels (chat_id, message_id, topic);
     CREATE INDEX labels_by_topic ON labels (topic);
     """,
+    # 10: a match's spans index the text they were found in: 0 is the current text, n the text kept
+    # as message_versions.version n (an edit that no longer matches keeps why it was archived)
+    """
+    ALTER TABLE matches ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
