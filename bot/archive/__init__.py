@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import AsyncIterator, Iterable
 
@@ -25,6 +25,7 @@ from bot.archive.schema import MIGRATIONS
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
+FAILURE_RETENTION = timedelta(days=30)  # how long a resolved failure is kept
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -218,6 +219,10 @@ class Archive:
         """History of this chat was re-read up to now (for the quiet-chat timer)."""
         async with self.transaction() as db:
             await db.execute("UPDATE chats SET last_read_at = ? WHERE id = ?", (iso(at), chat_id))
+            # a whole read of the chat went through: its earlier troubles are over
+            await db.execute(
+                """UPDATE failures SET resolved_at = ? WHERE chat_id = ? AND message_id IS NULL
+                       AND resolved_at IS NULL AND at <= ?""", (iso(utcnow()), chat_id, iso(at)))
 
     # ---- messages ----------------------------------------------------------------------
 
@@ -315,6 +320,11 @@ class Archive:
             else:
                 found = await db.execute_fetchall("SELECT checkpoint FROM chats WHERE id = ?", (chat.id,))
             report.checkpoint = found[0][0] if found else 0
+            # these messages went through conversion, matching and storing: failures of theirs are over
+            await db.execute(
+                """UPDATE failures SET resolved_at = ? WHERE chat_id = ? AND resolved_at IS NULL
+                       AND message_id IN (SELECT value FROM json_each(?))""",
+                (now, chat.id, json.dumps([p.message_id for p, _ in items])))
         return report
 
     async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime) -> int:
@@ -381,6 +391,9 @@ class Archive:
                 "INSERT INTO failures (stage, chat_id, message_id, reason, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
                 (stage, chat_id, message_id, reason, detail, iso(utcnow())),
             )
+            # resolved failures are history; kept for a while for whoever looks into an incident
+            await db.execute("DELETE FROM failures WHERE resolved_at < ?",
+                             (iso(utcnow() - FAILURE_RETENTION),))
 
     async def failures(self, stage: str | None = None) -> list[dict]:
         sql = "SELECT * FROM failures" + (" WHERE stage = ?" if stage else "") + " ORDER BY id"
@@ -395,7 +408,8 @@ class Archive:
                    (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since) AS archived,
                    (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since
                         AND m.matched = 1) AS matched,
-                   (SELECT reason FROM failures f WHERE f.chat_id = c.id ORDER BY f.id DESC LIMIT 1) AS failure
+                   (SELECT reason FROM failures f WHERE f.chat_id = c.id AND f.resolved_at IS NULL
+                        ORDER BY f.id DESC LIMIT 1) AS failure
                FROM chat_sources s LEFT JOIN chats c ON c.id = s.chat_id
                ORDER BY s.source""",
             {"since": iso(since)},
@@ -415,7 +429,7 @@ class Archive:
                       (SELECT COUNT(*) FROM messages WHERE matched = 1) AS matched,
                       (SELECT COUNT(*) FROM message_versions) AS versions,
                       (SELECT COUNT(*) FROM messages WHERE deleted_at IS NOT NULL) AS deleted,
-                      (SELECT COUNT(*) FROM failures) AS failures"""
+                      (SELECT COUNT(*) FROM failures WHERE resolved_at IS NULL) AS failures"""
         )
         return dict(row)
 

@@ -222,4 +222,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE matches ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
     """,
+    # 11: a failure is current until the chat or message it names succeeds; resolved ones are
+    # kept for a while (FAILURE_RETENTION) and then dropped
+    """
+    ALTER TABLE failures ADD COLUMN resolved_at TEXT;
+    CREATE INDEX failures_current ON failures (chat_id, message_id) WHERE resolved_at IS NULL;
+    """,
 ]
