@@ -120,12 +120,19 @@ class Service:
                 tasks.create_task(self.catchup.quiet_timer(), name="quiet-timer")
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
-                tasks.create_task(run_media(settings, self.archive, self.client, wake=media_wake), name="media")
+                tasks.create_task(self._once_ready(lambda: run_media(settings, self.archive, self.client,
+                                                                     wake=media_wake)), name="media")
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
                                               titles=lambda: rules.current.topics, ready=self.caught_up),
                                   name="digest")
         except* _Stop:
             log.info("shutting down")
+
+    async def _once_ready(self, work) -> None:
+        """Downloads address chats by id, which Telethon knows only once they are resolved:
+        started earlier, a restart's first attempt fails with "Could not find the input entity"."""
+        await self.ready.wait()
+        await work()
 
     async def _start(self) -> None:
         log.info("signed in as %s", await account_name(self.client))
