@@ -20,12 +20,14 @@ from bot.archive import Archive
 from bot.catchup import RECHECK, CatchUp
 from bot.config import Settings
 from bot.digest.sender import run_digests
+from bot.heartbeat import beating
 from bot.ingest import Ingestor
 from bot.lock import StorageLock
 from bot.media import run_media
 from bot.model import Chat
 from bot.rules_reload import RulesHolder
 from bot.telegram.client import NotLoggedIn, account_name, open_authorised
+from bot.telegram.connection import ConnectionWatch
 from bot.telegram.live import LiveFeed
 from bot.telegram.subscriptions import SubscriptionError, resolve_chat, still_known, track_updates
 
@@ -51,25 +53,28 @@ class Service:
         self.catchup: CatchUp | None = None
         self.feed: LiveFeed | None = None
         self.unresolved: list[str] = []
+        self.connection: ConnectionWatch | None = None  # what Telethon's log says of the connection
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
-        with StorageLock(settings.lock_path):
+        with StorageLock(settings.lock_path), ConnectionWatch() as self.connection:
             if not settings.session_path.exists():
                 raise NotLoggedIn(settings.session_path)
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
             self.archive = await Archive.open(settings.archive_path)
             try:
-                self.client = await _unless_stopped(open_authorised(settings, **self.client_options), stop)
-                if self.client is None:
-                    log.info("stopped while connecting")
-                    return
-                try:
-                    await self._serve(rules, stop)
-                finally:
-                    await self.client.disconnect()
-                # after the disconnect no update can arrive any more: write what is queued
-                await self._flush()
+                # from before connecting: Telegram out of reach at start-up is an outage too
+                async with beating(settings.storage, telegram=lambda: self.connection, archive=lambda: self.archive):
+                    self.client = await _unless_stopped(open_authorised(settings, **self.client_options), stop)
+                    if self.client is None:
+                        log.info("stopped while connecting")
+                        return
+                    try:
+                        await self._serve(rules, stop)
+                    finally:
+                        await self.client.disconnect()
+                    # after the disconnect no update can arrive any more: write what is queued
+                    await self._flush()
             finally:
                 await self.archive.close()
         log.info("stopped cleanly")

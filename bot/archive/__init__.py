@@ -65,6 +65,7 @@ class Archive:
         self.db = db
         self.path = path
         self._lock = asyncio.Lock()
+        self.write_error: str | None = None  # why the last write failed (a full disk), until one succeeds
 
     @classmethod
     async def open(cls, path: Path) -> "Archive":
@@ -147,14 +148,27 @@ class Archive:
                 # later BEGIN fails with "cannot start a transaction within a transaction"
                 await self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
-            except BaseException:
+            except BaseException as error:
+                self._note_refusal(error)
                 # always: a BEGIN cancelled on our side may still run in aiosqlite's thread, and
                 # requests run in order, so this ROLLBACK lands after it
                 with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active"
                     await self.db.execute("ROLLBACK")
                 raise
             else:
-                await self.db.execute("COMMIT")
+                try:
+                    await self.db.execute("COMMIT")
+                except sqlite3.OperationalError as error:  # a full disk refuses the commit itself
+                    self._note_refusal(error)
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        await self.db.execute("ROLLBACK")
+                    raise
+                self.write_error = None
+
+    def _note_refusal(self, error: BaseException) -> None:
+        """Remember why the archive refused a write (disk full, I/O error), for the heartbeat."""
+        if isinstance(error, sqlite3.OperationalError):
+            self.write_error = f"{error}"
 
     async def rows(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
         """All rows of one read query (for the query modules of this package)."""

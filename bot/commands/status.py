@@ -8,8 +8,9 @@ import argparse
 import asyncio
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timezone
 
+from bot import heartbeat
 from bot.archive import Archive
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
@@ -44,7 +45,12 @@ async def collect(settings) -> dict:
         if chat.last_message_at:
             row["last_message_at"] = chat.last_message_at.astimezone(zone).isoformat(timespec="minutes")
         rows.append(row)
-    return {"time_zone": str(zone), "chats": rows, "totals": totals, "media": media, "digest": digest}
+    beat, now = heartbeat.read(settings.storage), datetime.now(timezone.utc)
+    service = {"running": heartbeat.running(beat, now), "heartbeat": beat,
+               "disk_free": heartbeat.free_space(settings.storage),
+               "summary": heartbeat.describe(beat, now, heartbeat.free_space(settings.storage))}
+    return {"time_zone": str(zone), "service": service, "chats": rows, "totals": totals, "media": media,
+            "digest": digest}
 
 
 def render(report: dict) -> str:
@@ -56,7 +62,8 @@ def render(report: dict) -> str:
     ]
     widths = [max(len(h), *(len(line[i][:40]) for line in lines)) if lines else len(h)
               for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    out = [*report["service"]["summary"], ""]
+    out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     out += ["  ".join(cell[:40].ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     totals = report["totals"]
     out.append("")
