@@ -15,6 +15,7 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import AsyncIterator
 
 from bot.archive import Archive
 from bot.catchup import RECHECK, CatchUp
@@ -57,27 +58,34 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
-        with StorageLock(settings.lock_path), ConnectionWatch() as self.connection:
+        async with self._alive():  # the storage lock, the heartbeat and the connection watch
             if not settings.session_path.exists():
                 raise NotLoggedIn(settings.session_path)
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
             self.archive = await Archive.open(settings.archive_path)
             try:
-                # from before connecting: Telegram out of reach at start-up is an outage too
-                async with beating(settings.storage, telegram=lambda: self.connection, archive=lambda: self.archive):
-                    self.client = await _unless_stopped(open_authorised(settings, **self.client_options), stop)
-                    if self.client is None:
-                        log.info("stopped while connecting")
-                        return
-                    try:
-                        await self._serve(rules, stop)
-                    finally:
-                        await self.client.disconnect()
-                    # after the disconnect no update can arrive any more: write what is queued
-                    await self._flush()
+                self.client = await _unless_stopped(open_authorised(settings, **self.client_options), stop)
+                if self.client is None:
+                    log.info("stopped while connecting")
+                    return
+                try:
+                    await self._serve(rules, stop)
+                finally:
+                    await self.client.disconnect()
+                # after the disconnect no update can arrive any more: write what is queued
+                await self._flush()
             finally:
                 await self.archive.close()
         log.info("stopped cleanly")
+
+    @contextlib.asynccontextmanager
+    async def _alive(self) -> AsyncIterator[None]:
+        """Hold the storage lock and, while it is held, write the heartbeat `dozor status` reads,
+        from before connecting: Telegram out of reach at start-up is an outage too."""
+        with StorageLock(self.settings.lock_path), ConnectionWatch() as self.connection:
+            async with beating(self.settings.storage, telegram=lambda: self.connection,
+                               archive=lambda: self.archive):
+                yield
 
     async def _flush(self) -> None:
         try:
