@@ -27,6 +27,7 @@ FILE = "heartbeat.json"
 BEAT = 15.0  # seconds between writes
 STALE = 4 * BEAT  # a heartbeat older than this: the service is not running
 LOW_DISK = 256 * 1024 * 1024  # free bytes below which status warns
+REFUSALS_SHOWN = 600.0  # seconds a write the archive refused is shown as a current problem
 
 
 def pulse(telegram, archive, storage: Path, now: datetime) -> dict:
@@ -36,10 +37,16 @@ def pulse(telegram, archive, storage: Path, now: datetime) -> dict:
         "at": now.isoformat(timespec="seconds"),
         "telegram": {"state": telegram.state, "since": telegram.since.isoformat(timespec="seconds"),
                      "error": telegram.last_error, "failed_attempts": telegram.failures},
-        "archive": {"refusing_writes": archive.write_error is not None if archive else None,
-                    "error": archive.write_error if archive else None},
+        "archive": _refusal(archive, now),
         "disk_free": free_space(storage),
     }
+
+
+def _refusal(archive, now: datetime) -> dict:
+    refused = archive.write_refused if archive is not None else None
+    recent = refused is not None and (now - refused[0]).total_seconds() <= REFUSALS_SHOWN
+    return {"refusing_writes": recent, "last_refused_at": refused[0].isoformat(timespec="seconds") if refused else None,
+            "error": refused[1] if refused else None}
 
 
 def write(storage: Path, beat: dict) -> None:
@@ -104,7 +111,8 @@ def describe(beat: dict | None, now: datetime, storage_free: int | None) -> list
             else:
                 lines.append(f"telegram: {telegram['state']} since {telegram['since']}")
             if beat["archive"]["refusing_writes"]:
-                lines.append(f"archive: REFUSING WRITES: {beat['archive']['error']}")
+                lines.append(f"archive: REFUSING WRITES (last at {beat['archive']['last_refused_at']}): "
+                             f"{beat['archive']['error']}")
     if storage_free is not None and storage_free < LOW_DISK:
         lines.append(f"disk: only {storage_free // (1024 * 1024)} MB free in DOZOR_STORAGE")
     return lines

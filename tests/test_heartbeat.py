@@ -44,7 +44,7 @@ async def test_status_says_whether_the_service_runs_and_is_connected(fake, run_s
                          == "connected", "a heartbeat saying Telegram is connected")
         report, shown = await asyncio.to_thread(status, settings, capsys)
         assert report["service"]["running"] and report["service"]["heartbeat"]["pid"] == os.getpid()
-        assert "service: running" in shown and "telegram: connected" in shown
+        assert "service: running" in shown and "telegram: connected" in shown and "REFUSING" not in shown
     report, shown = await asyncio.to_thread(status, settings, capsys)
     assert not report["service"]["running"] and "service: not running" in shown
 
@@ -94,9 +94,9 @@ async def test_an_archive_refusing_writes_is_shown(fake, run_service, settings, 
         await archive.db.execute(f"PRAGMA max_page_count = {pages}")
         for n in range(30):
             fake.post(news, f"{MATCHING} {n} " + "довгий текст " * 200)
-        await eventually(lambda: archive.write_error is not None, "the archive to refuse a write")
+        await eventually(lambda: archive.write_refused is not None, "the archive to refuse a write")
         await eventually(lambda: (heartbeat.read(settings.storage) or {}).get("archive", {}).get("refusing_writes"),
                          "a heartbeat saying the archive refuses writes")
         report, shown = await asyncio.to_thread(status, settings, capsys)
-        assert "archive: REFUSING WRITES: database or disk is full" in shown
+        assert "archive: REFUSING WRITES (last at" in shown and "database or disk is full" in shown
         await archive.db.execute("PRAGMA max_page_count = 1073741823")

@@ -65,7 +65,9 @@ class Archive:
         self.db = db
         self.path = path
         self._lock = asyncio.Lock()
-        self.write_error: str | None = None  # why the last write failed (a full disk), until one succeeds
+        # the last write refused (time, reason): a full disk refuses growth, yet small writes
+        # may still pass, so a success does not clear it; the heartbeat tells how recent it is
+        self.write_refused: tuple[datetime, str] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> "Archive":
@@ -163,12 +165,11 @@ class Archive:
                     with contextlib.suppress(sqlite3.OperationalError):
                         await self.db.execute("ROLLBACK")
                     raise
-                self.write_error = None
 
     def _note_refusal(self, error: BaseException) -> None:
         """Remember why the archive refused a write (disk full, I/O error), for the heartbeat."""
         if isinstance(error, sqlite3.OperationalError):
-            self.write_error = f"{error}"
+            self.write_refused = (utcnow(), str(error))
 
     async def rows(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
         """All rows of one read query (for the query modules of this package)."""
