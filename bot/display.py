@@ -1,6 +1,6 @@
 """Text from Telegram made safe to show on a terminal or in the digest.
 
-    print(shown("Київ\x1b[2J\u202eнови"))   # Київнови: no escape sequence, no reversed line
+    print(shown("Київ\x1b[2J\u202eнови"))   # Київ[2Jнови: the screen is not cleared, nothing reversed
 
 A post can carry characters that act instead of being read: NUL and other control characters,
 terminal escape sequences (ESC …) that move the cursor or rewrite the screen, a carriage

@@ -10,7 +10,8 @@
 
 Through the monitoring account's own client, or, when DIGEST_BOT_TOKEN is set, through a
 bot with its own session file (<storage>/digest-bot.session), so the account stays out of
-the editors' channel. Every Telethon error becomes one of four plain exceptions.
+the editors' channel. Every Telethon error becomes a PublishError: one of the four kinds below,
+or the plain class for a refusal not known to be about the message (retried like the rest).
 
 A part keeps one random_id for all its attempts: Telegram refuses a second message with the
 same random_id (RANDOM_ID_DUPLICATE), so a part whose acceptance was never recorded (a crash
