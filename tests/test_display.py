@@ -1,5 +1,5 @@
 """What a hostile post cannot do to an editor's terminal: clear it, retitle it, overwrite a
-line or turn text backwards through `dozor status`, `search` and `check`."""
+line or turn text backwards through `dozor status`, `search`, `check` and `media`."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +10,7 @@ import pytest
 
 from bot.archive import Archive
 from bot.cli import main
-from bot.model import Chat, Match, MatchResult, Post
+from bot.model import Chat, Match, MatchResult, MediaRef, Post
 from tests.conftest import EXAMPLE_KEYWORDS
 
 HOSTILE = "\x00\x1b[2J\x1b]0;owned\x07\r\u202e\u2066"
@@ -31,7 +31,8 @@ def config(tmp_path, monkeypatch):
         try:
             await archive.save_chat(CHAT, "@kyiv_news")
             start = TEXT.index("ТЦК")
-            post = Post(chat_id=CHAT.id, message_id=7, date=datetime.now(timezone.utc), text=TEXT)
+            post = Post(chat_id=CHAT.id, message_id=7, date=datetime.now(timezone.utc), text=TEXT,
+                        media=MediaRef("document", 11, file_name=f"report{HOSTILE}.pdf"))
             await archive.ingest(CHAT, [(post, MatchResult((Match("tcc", "r", "ТЦК", start, start + 3),), "uk"))])
             await archive.save_source_error("@other", f"chat is private{HOSTILE}")
         finally:
@@ -45,6 +46,7 @@ def config(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("command", [
     ["status"], ["status", "--json"], ["search", "ТЦК"], ["search", "--json", "ТЦК"], ["check", TEXT],
+    ["media"], ["media", "--json"],
 ])
 def test_no_control_character_reaches_the_terminal(config, capsys, command):
     assert main(["--config", config, *command]) == 0
@@ -53,6 +55,8 @@ def test_no_control_character_reaches_the_terminal(config, capsys, command):
     assert not ACTING & set(out.replace("\n", ""))
     if command[0] in ("status", "search"):
         assert "Київ" in out
+    if command[0] == "media":
+        assert "report" in out
 
 
 def test_the_text_as_posted_stays_in_the_archive(config, tmp_path):
