@@ -117,6 +117,8 @@ def _text(text: str) -> str:
 
 
 def _file(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("expected a file path, got an empty value")
     if "\0" in text:
         raise ValueError("expected a file path, got a NUL character")
     return Path(text.strip())

@@ -51,6 +51,7 @@ def clean_environment(monkeypatch):
     ("DOZOR_CHATS", "", "DOZOR_CHATS: no chats to watch"),
     ("DOZOR_CHATS", " , ", "DOZOR_CHATS: no chats to watch"),
     ("DOZOR_STORAGE", "", "DOZOR_STORAGE: expected a directory, got an empty value"),
+    ("DOZOR_KEYWORDS", "", "DOZOR_KEYWORDS: expected a file path, got an empty value"),
     ("DOZOR_STORAGE", "/dev/null", "DOZOR_STORAGE: expected a directory, but /dev/null is a file"),
     ("DOZOR_STORAGE", "/dev/null/storage", "DOZOR_STORAGE: cannot create /dev/null/storage"),
     ("DOZOR_CHAT", "@kyiv_news", "DOZOR_CHAT: unknown setting in"),
