@@ -13,7 +13,6 @@ which line of the file to fix. `Settings(...)` built in code is not checked (tes
 from __future__ import annotations
 
 import difflib
-import math
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import time as dtime
@@ -42,30 +41,6 @@ class ConfigError(Exception):
 
 
 # --- parsers: text → value, or ValueError saying what was expected -----------------------------
-
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}, got {text!r}")
-        return value
-    return parse
-
-
-def _number(high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or not 0 < value <= high:  # nan compares false: refused here
-            raise ValueError(f"expected a number above 0 and at most {high:g}, got {text!r}")
-        return value
-    return parse
-
 
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
@@ -141,8 +116,9 @@ def _directory(text: str) -> Path:
     return path
 
 
-def checked(parse: Callable[[str], Any], *, blank_is_unset: bool = True) -> BeforeValidator:
-    """Parse the text of a variable; an empty value means "not set" unless that is an error."""
+def checked(parse: Callable[[str], Any] = str.strip, *, blank_is_unset: bool = True) -> BeforeValidator:
+    """Parse the text of a variable; an empty value means "not set" unless that is an error.
+    Numbers are left to pydantic (`parse` only strips them), bounded by Field constraints."""
     def validate(value: Any) -> Any:
         if not isinstance(value, str):
             return value
@@ -152,18 +128,37 @@ def checked(parse: Callable[[str], Any], *, blank_is_unset: bool = True) -> Befo
     return BeforeValidator(validate)
 
 
+def _whole(low: int, high: int) -> tuple:
+    return checked(), Field(ge=low, le=high)
+
+
+def _number(high: float) -> tuple:
+    return checked(), Field(gt=0, le=high, allow_inf_nan=False)
+
+
+# pydantic's refusals of numbers, told the way the other settings are
+_EXPECTED = {
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "greater_than": "expected a number above {gt}",
+    "greater_than_equal": "expected at least {ge}",
+    "less_than_equal": "expected at most {le}",
+}
+
+
 # --- checked types: what a good value is --------------------------------------------------------
-ApiId = Annotated[int | None, checked(_whole(1, 2**31 - 1))]  # Telegram's api_id is a 32-bit number
+ApiId = Annotated[Annotated[int, Field(ge=1, le=2**31 - 1)] | None, checked()]  # a 32-bit number
 Text = Annotated[str | None, checked(_text)]
 Directory = Annotated[Path, checked(_directory, blank_is_unset=False)]
 File = Annotated[Path, checked(_file, blank_is_unset=False)]
 Chats = Annotated[tuple[str, ...], checked(_list)]
 YesNo = Annotated[bool, checked(_bool)]
-Hours = Annotated[float, checked(_number(24 * 366 * 10))]
-Seconds = Annotated[float, checked(_number(7 * 86400))]
-Megabytes = Annotated[float, checked(_number(4000))]  # Telegram's largest file is 4 GB
-Workers = Annotated[int, checked(_whole(1, 16))]  # more parallel downloads only invite flood waits
-Cap = Annotated[int, checked(_whole(1, 1000))]
+Hours = Annotated[float, *_number(24 * 366 * 10)]
+Seconds = Annotated[float, *_number(7 * 86400)]
+Megabytes = Annotated[float, *_number(4000)]  # Telegram's largest file is 4 GB
+Workers = Annotated[int, *_whole(1, 16)]  # more parallel downloads only invite flood waits
+Cap = Annotated[int, *_whole(1, 1000)]
 LocalTime = Annotated[dtime, checked(_time)]
 Zone = Annotated[ZoneInfo, checked(_zone)]
 Period = Annotated[str, checked(_choice("daily", "weekly"))]
@@ -290,9 +285,15 @@ def load_settings(config: Path | None = None) -> Settings:
         first = error.errors()[0]
         variable = str(first["loc"][0]) if first["loc"] else "settings"
         cause = first.get("ctx", {}).get("error")
-        problem = str(cause) if isinstance(cause, ValueError) else f"{first['msg']}, got {first['input']!r}"
+        problem = str(cause) if isinstance(cause, ValueError) else f"{_expected(first)}, got {first['input']!r}"
         raise ConfigError(variable, problem) from None
     return Settings(**dict(read), config_file=path.resolve() if path is not None else None)
+
+
+def _expected(error: dict) -> str:
+    bounds = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in error.get("ctx", {}).items()}
+    template = _EXPECTED.get(error["type"])
+    return template.format(**bounds) if template else error["msg"]
 
 
 def _config_file(config: Path | None) -> Path | None:

@@ -41,13 +41,14 @@ def clean_environment(monkeypatch):
     ("DIGEST_TZ", "Kyiv", "DIGEST_TZ: expected an IANA time zone"),
     ("MEDIA_TYPES", "photo, movie", "MEDIA_TYPES: unknown media type 'movie'"),
     ("DOZOR_JOIN_CHANNELS", "maybe", "DOZOR_JOIN_CHANNELS: expected yes/no"),
-    ("TG_API_ID", "99999999999999999999", "TG_API_ID: expected a whole number from 1 to 2147483647"),
-    ("DOZOR_BACKFILL_HOURS", "nan", "DOZOR_BACKFILL_HOURS: expected a number above 0"),
-    ("DOZOR_BACKFILL_HOURS", "1e309", "DOZOR_BACKFILL_HOURS: expected a number above 0"),
-    ("DOZOR_CATCHUP_INTERVAL", "inf", "DOZOR_CATCHUP_INTERVAL: expected a number above 0"),
-    ("DOZOR_CATCHUP_INTERVAL", "nan", "DOZOR_CATCHUP_INTERVAL: expected a number above 0"),
-    ("MEDIA_MAX_MB", "nan", "MEDIA_MAX_MB: expected a number above 0"),
-    ("MEDIA_WORKERS", "100000", "MEDIA_WORKERS: expected a whole number from 1 to 16"),
+    ("TG_API_ID", "99999999999999999999", "TG_API_ID: expected at most 2147483647"),
+    ("DOZOR_BACKFILL_HOURS", "nan", "DOZOR_BACKFILL_HOURS: expected a number above 0, got 'nan'"),
+    ("DOZOR_BACKFILL_HOURS", "1e309", "DOZOR_BACKFILL_HOURS: expected at most 87840, got '1e309'"),
+    ("DOZOR_CATCHUP_INTERVAL", "inf", "DOZOR_CATCHUP_INTERVAL: expected at most 604800, got 'inf'"),
+    ("DOZOR_CATCHUP_INTERVAL", "nan", "DOZOR_CATCHUP_INTERVAL: expected a number above 0, got 'nan'"),
+    ("DOZOR_CATCHUP_INTERVAL", "0", "DOZOR_CATCHUP_INTERVAL: expected a number above 0, got '0'"),
+    ("MEDIA_MAX_MB", "nan", "MEDIA_MAX_MB: expected a number above 0, got 'nan'"),
+    ("MEDIA_WORKERS", "100000", "MEDIA_WORKERS: expected at most 16, got '100000'"),
     ("DOZOR_CHATS", "", "DOZOR_CHATS: no chats to watch"),
     ("DOZOR_CHATS", " , ", "DOZOR_CHATS: no chats to watch"),
     ("DOZOR_STORAGE", "", "DOZOR_STORAGE: expected a directory, got an empty value"),
@@ -73,7 +74,8 @@ def test_malformed_setting_stops_start_up_naming_the_variable(tmp_path, capsys, 
 @pytest.mark.parametrize("variable, value, expected", [
     ("DOZOR_BACKFIL_HOURS", "12", "DOZOR_BACKFIL_HOURS: unknown setting in the environment; did you mean "
                                   "DOZOR_BACKFILL_HOURS?"),
-    ("MEDIA_WORKERS", "0", "MEDIA_WORKERS: expected a whole number from 1 to 16"),
+    ("MEDIA_WORKERS", "0", "MEDIA_WORKERS: expected at least 1, got '0'"),
+    ("DIGEST_TOPIC_CAP", "2.5", "DIGEST_TOPIC_CAP: expected a whole number, got '2.5'"),
 ])
 def test_bad_environment_variable_is_named(tmp_path, capsys, monkeypatch, variable, value, expected):
     config = write_config(tmp_path, TG_API_ID="1", TG_API_HASH="abc", DOZOR_STORAGE=tmp_path / "s")
