@@ -16,12 +16,14 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from bot.archive import Archive
+from bot.backoff import Backoff
 from bot.ingest import Ingestor
 from bot.telegram.history import newest_id, read_since
 
 log = logging.getLogger("dozor.catchup")
 
 RECHECK = 50
+CHAT_RETRY = Backoff(first=30, cap=3600)  # a failing chat is read again less and less often
 
 
 class CatchUp:
@@ -38,7 +40,7 @@ class CatchUp:
         self.rounds = 0  # completed reads, for status and tests
         self.busy = False
         self.last_read: dict[int, datetime] = {}  # when the last complete read of each chat began
-        self._failing: dict[int, tuple[str, float, float]] = {}  # chat → (reason, retry delay, retry at)
+        self._failing: dict[int, tuple[str, int, float]] = {}  # chat → (reason, failures, retry at)
 
     def request(self, chat_id: int, recheck: bool = False) -> None:
         """Ask for a re-read; repeated requests for a chat already waiting are merged."""
@@ -76,9 +78,9 @@ class CatchUp:
 
     async def _failed(self, chat_id: int, reason: str) -> None:
         chat = self.ingestor.chats.get(chat_id)
-        previous, delay, _ = self._failing.get(chat_id, ("", 30.0, 0.0))
-        delay = min(delay * 2, 3600.0) if previous else delay
-        self._failing[chat_id] = (reason, delay, asyncio.get_running_loop().time() + delay)
+        previous, failures, _ = self._failing.get(chat_id, ("", 0, 0.0))
+        delay = CHAT_RETRY(failures)
+        self._failing[chat_id] = (reason, failures + 1, asyncio.get_running_loop().time() + delay)
         log.warning("catch-up of %s failed: %s (next try in %.0f s)", chat.title if chat else chat_id, reason, delay)
         if reason != previous:  # one row per kind of trouble, not one per attempt
             try:

@@ -40,8 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
         name = getattr(module, "NAME", info.name)
         command = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[common])
         module.configure(command)
+        _accept_config(command, common)
         command.set_defaults(handler=module.main)
     return parser
+
+
+def _accept_config(command: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """Give every nested action (`keywords test`) the --config option as well, so it works after
+    any command, however deep."""
+    for action in command._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                if not any("--config" in a.option_strings for a in nested._actions):
+                    nested._add_container_actions(common)
+                _accept_config(nested, common)
 
 
 def _refusals() -> list[tuple[type[BaseException], int, str]]:

@@ -1,28 +1,39 @@
-"""Settings from `config.env` (python-dotenv) with the environment taking precedence.
+"""Settings from `config.env` with the environment taking precedence (pydantic-settings).
 
     settings = load_settings(Path("config.env"))
     settings.archive_path  # storage/archive.sqlite3
+    settings.config_file   # the file that was read, None when there was none
 
-Every bad value raises one ConfigError naming the variable and what it expected,
-so an operator sees exactly which line of the file to fix.
+A setting is one line in `Settings`: its attribute, its type (one of the checked types below,
+which say what a good value is) and `var("VARIABLE", default)`. pydantic-settings reads the
+file and the environment; every bad value, and every unknown DOZOR_/DIGEST_/TG_/MEDIA_ name,
+raises one ConfigError naming the variable and what it expected, so an operator sees exactly
+which line of the file to fix. `Settings(...)` built in code is not checked (tests, tools).
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import time as dtime
 from pathlib import Path
-from typing import Mapping
+from typing import Annotated, Any, Callable, Mapping, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
+from pydantic import BeforeValidator, Field, ValidationError, create_model
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.chat_refs import parse_chat
 from bot.telegram.budget import DEFAULT_RATES
 
 DEFAULT_CONFIG = Path("config.env")
+EXAMPLE_CONFIG = "config.example.env"
 MEDIA_KINDS = ("photo", "video", "round", "voice", "audio", "document", "gif", "sticker")
 SECRET_FIELDS = {"api_hash", "digest_bot_token"}
+OUR_PREFIXES = ("DOZOR_", "DIGEST_", "TG_", "MEDIA_", "DESK_", "SPIKE_")  # an unknown name with one of these is a typo
 
 
 class ConfigError(Exception):
@@ -33,113 +44,7 @@ class ConfigError(Exception):
         super().__init__(f"{variable}: {problem}")
 
 
-@dataclass(frozen=True)
-class Settings:
-    api_id: int | None = None
-    api_hash: str | None = field(default=None, repr=False)  # secrets never reach a log via repr
-    storage: Path = Path("storage")
-    chats: tuple[str, ...] = ()
-    keep_all_chats: tuple[str, ...] = ()
-    join_channels: bool = True
-    keywords: Path = Path("keywords.toml")
-    backfill_hours: float = 24.0
-    catchup_interval: float = 300.0
-    digest_chat: str | None = None
-    digest_time: dtime = dtime(9, 0)
-    digest_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Kyiv"))
-    digest_period: str = "daily"
-    digest_topic_cap: int = 15
-    digest_bot_token: str | None = field(default=None, repr=False)
-    media_max_mb: float = 50.0
-    media_types: tuple[str, ...] = MEDIA_KINDS
-    media_workers: int = 2
-    log_level: str = "INFO"
-    # --- Telegram's limits: requests per minute per method, and the account's channel cap ---
-    rate_resolve: float = DEFAULT_RATES["resolve"]
-    rate_join: float = DEFAULT_RATES["join"]
-    rate_history: float = DEFAULT_RATES["history"]
-    rate_difference: float = DEFAULT_RATES["difference"]
-    rate_download: float = DEFAULT_RATES["download"]
-    rate_dialogs: float = DEFAULT_RATES["dialogs"]
-    rate_other: float = DEFAULT_RATES["other"]
-    channel_cap: int = 500  # channels and supergroups one account may be in (1000 with Premium)
-
-    @property
-    def request_rates(self) -> dict[str, float]:
-        """The request budget: requests per minute for each method (see bot/telegram/budget.py)."""
-        return {method: getattr(self, f"rate_{method}") for method in DEFAULT_RATES}
-    # ---- the editors' desk: commands in Telegram, feedback, spike alerts ----
-    editors: tuple[str, ...] = ()  # @username (casefolded) or numeric user id, as text
-    desk_rate: int = 6  # commands per editor per minute
-    spike_window: float = 15.0  # minutes a surge is counted over
-    spike_city_matches: int | None = None  # matches of a topic in one city's chats; None: off
-    spike_chat_factor: float | None = None  # times a chat's usual rate; None: off
-    spike_chat_min: int = 5  # fewest matches in the window that count as a chat's surge
-    spike_cities: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (city, chat references)
-
-    @property
-    def session_path(self) -> Path:
-        return self.storage / "dozor.session"
-
-    @property
-    def archive_path(self) -> Path:
-        return self.storage / "archive.sqlite3"
-
-    @property
-    def media_dir(self) -> Path:
-        return self.storage / "media"
-
-    @property
-    def lock_path(self) -> Path:
-        return self.storage / "dozor.lock"
-
-    def require_api(self) -> tuple[int, str]:
-        if self.api_id is None:
-            raise ConfigError("TG_API_ID", "not set; get it at https://my.telegram.org → API development tools")
-        if not self.api_hash:
-            raise ConfigError("TG_API_HASH", "not set; get it at https://my.telegram.org → API development tools")
-        return self.api_id, self.api_hash
-
-    def masked(self) -> dict[str, str]:
-        """The resolved settings as text, secrets replaced by stars (for `dozor config`)."""
-        shown = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in SECRET_FIELDS and value:
-                text = str(value)
-                value = "*" * 8 + text[-2:] if len(text) > 6 else "*" * 8
-            elif isinstance(value, tuple) and value and isinstance(value[0], tuple):  # SPIKE_CITIES
-                value = "; ".join(f"{name}: {', '.join(chats)}" for name, chats in value)
-            elif isinstance(value, tuple):
-                value = ", ".join(value)
-            shown[f.name] = "" if value is None else str(value)
-        return shown
-
-
-# variable name → (field, parser); parsers raise ValueError with a readable expectation
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {text!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise ValueError(f"expected a number above 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _int(text)
-    if value <= 0:
-        raise ValueError(f"expected a whole number above 0, got {text!r}")
-    return value
-
+# --- parsers: text → value, or ValueError saying what was expected -----------------------------
 
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
@@ -169,11 +74,13 @@ def _zone(text: str) -> ZoneInfo:
         raise ValueError(f"expected an IANA time zone such as Europe/Kyiv, got {text!r}") from None
 
 
-def _period(text: str) -> str:
-    lowered = text.strip().lower()
-    if lowered not in {"daily", "weekly"}:
-        raise ValueError(f"expected daily or weekly, got {text!r}")
-    return lowered
+def _choice(*options: str, upper: bool = False) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().upper() if upper else text.strip().lower()
+        if value not in options:
+            raise ValueError(f"expected {', '.join(options[:-1])} or {options[-1]}, got {text!r}")
+        return value
+    return parse
 
 
 def _media_types(text: str) -> tuple[str, ...]:
@@ -184,11 +91,33 @@ def _media_types(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def _log_level(text: str) -> str:
-    level = text.strip().upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {text!r}")
-    return level
+def _text(text: str) -> str:
+    return text.strip()
+
+
+def _file(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("expected a file path, got an empty value")
+    if "\0" in text:
+        raise ValueError("expected a file path, got a NUL character")
+    return Path(text.strip())
+
+
+def _directory(text: str) -> Path:
+    """A directory that exists or can be created: not a file, not under a file."""
+    if not text.strip():
+        raise ValueError("expected a directory, got an empty value")
+    if "\0" in text:
+        raise ValueError("expected a directory, got a NUL character")
+    path = Path(text.strip())
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"expected a directory, but {path} is a file")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not path.exists() and (not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK)):
+        raise ValueError(f"cannot create {path}: {ancestor} is not a directory this user may write to")
+    return path
 
 
 def _editors(text: str) -> tuple[str, ...]:
@@ -203,9 +132,6 @@ def _editors(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-_CHAT_REF = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|(?:https?://)?t\.me/(?:c/)?[A-Za-z0-9_]{4,32}|-?\d+")
-
-
 def _cities(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """'Київ: @kyiv_a, @kyiv_b; Одеса: t.me/odesa_chat' → ((city, chats), …)."""
     cities = []
@@ -216,77 +142,242 @@ def _cities(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         refs = _list(chats)
         if not colon or not city.strip() or not refs:
             raise ValueError(f"expected 'City: @chat, @chat; City: …', got {entry!r}")
-        bad = [r for r in refs if not _CHAT_REF.fullmatch(r)]
-        if bad:
-            raise ValueError(f"{bad[0]!r} (city {city.strip()}) is not a @username, t.me link or numeric chat id")
+        for ref in refs:
+            try:
+                parse_chat(ref)
+            except ValueError as error:
+                raise ValueError(f"{ref!r} (city {city.strip()}): {error}") from None
         cities.append((city.strip(), refs))
     return tuple(cities)
 
 
-def _non_empty(text: str) -> str:
-    if not text.strip():
-        raise ValueError("expected a value, got an empty string")
-    return text.strip()
+def checked(parse: Callable[[str], Any] = str.strip, *, blank_is_unset: bool = True) -> BeforeValidator:
+    """Parse the text of a variable; an empty value means "not set" unless that is an error.
+    Numbers are left to pydantic (`parse` only strips them), bounded by Field constraints."""
+    def validate(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if blank_is_unset and not value.strip():
+            raise PydanticUseDefault()
+        return parse(value)
+    return BeforeValidator(validate)
 
 
-VARIABLES = {
-    "TG_API_ID": ("api_id", _positive_int),
-    "TG_API_HASH": ("api_hash", _non_empty),
-    "DOZOR_STORAGE": ("storage", lambda t: Path(_non_empty(t))),
-    "DOZOR_CHATS": ("chats", _list),
-    "DOZOR_KEEP_ALL_CHATS": ("keep_all_chats", _list),
-    "DOZOR_JOIN_CHANNELS": ("join_channels", _bool),
-    "DOZOR_KEYWORDS": ("keywords", lambda t: Path(_non_empty(t))),
-    "DOZOR_BACKFILL_HOURS": ("backfill_hours", _positive_float),
-    "DOZOR_CATCHUP_INTERVAL": ("catchup_interval", _positive_float),
-    "DIGEST_CHAT": ("digest_chat", _non_empty),
-    "DIGEST_TIME": ("digest_time", _time),
-    "DIGEST_TZ": ("digest_tz", _zone),
-    "DIGEST_PERIOD": ("digest_period", _period),
-    "DIGEST_TOPIC_CAP": ("digest_topic_cap", _positive_int),
-    "DIGEST_BOT_TOKEN": ("digest_bot_token", _non_empty),
-    "MEDIA_MAX_MB": ("media_max_mb", _positive_float),
-    "MEDIA_TYPES": ("media_types", _media_types),
-    "MEDIA_WORKERS": ("media_workers", _positive_int),
-    "LOG_LEVEL": ("log_level", _log_level),
-    # Telegram's limits
-    "DOZOR_RATE_RESOLVE": ("rate_resolve", _positive_float),
-    "DOZOR_RATE_JOIN": ("rate_join", _positive_float),
-    "DOZOR_RATE_HISTORY": ("rate_history", _positive_float),
-    "DOZOR_RATE_DIFFERENCE": ("rate_difference", _positive_float),
-    "DOZOR_RATE_DOWNLOAD": ("rate_download", _positive_float),
-    "DOZOR_RATE_DIALOGS": ("rate_dialogs", _positive_float),
-    "DOZOR_RATE_OTHER": ("rate_other", _positive_float),
-    "DOZOR_CHANNEL_CAP": ("channel_cap", _positive_int),
-    # the editors' desk
-    "DOZOR_EDITORS": ("editors", _editors),
-    "DESK_RATE": ("desk_rate", _positive_int),
-    "SPIKE_WINDOW_MINUTES": ("spike_window", _positive_float),
-    "SPIKE_CITY_MATCHES": ("spike_city_matches", _positive_int),
-    "SPIKE_CHAT_FACTOR": ("spike_chat_factor", _positive_float),
-    "SPIKE_CHAT_MIN": ("spike_chat_min", _positive_int),
-    "SPIKE_CITIES": ("spike_cities", _cities),
+def _whole(low: int, high: int) -> tuple:
+    return checked(), Field(ge=low, le=high)
+
+
+def _number(high: float) -> tuple:
+    return checked(), Field(gt=0, le=high, allow_inf_nan=False)
+
+
+# pydantic's refusals of numbers, told the way the other settings are
+_EXPECTED = {
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "greater_than": "expected a number above {gt}",
+    "greater_than_equal": "expected at least {ge}",
+    "less_than_equal": "expected at most {le}",
 }
 
 
-def load_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read `config` (default `config.env` if present), then let the environment override it."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, str] = {}
-    if config is not None and not config.exists():
-        raise ConfigError("--config", f"file {config} does not exist")
-    path = config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    if path is not None:
-        values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-    values.update({k: v for k, v in environ.items() if k in VARIABLES})
+# --- checked types: what a good value is --------------------------------------------------------
+ApiId = Annotated[Annotated[int, Field(ge=1, le=2**31 - 1)] | None, checked()]  # a 32-bit number
+Text = Annotated[str | None, checked(_text)]
+Directory = Annotated[Path, checked(_directory, blank_is_unset=False)]
+File = Annotated[Path, checked(_file, blank_is_unset=False)]
+Chats = Annotated[tuple[str, ...], checked(_list)]
+YesNo = Annotated[bool, checked(_bool)]
+Hours = Annotated[float, *_number(24 * 366 * 10)]
+Seconds = Annotated[float, *_number(7 * 86400)]
+Megabytes = Annotated[float, *_number(4000)]  # Telegram's largest file is 4 GB
+Workers = Annotated[int, *_whole(1, 16)]  # more parallel downloads only invite flood waits
+Cap = Annotated[int, *_whole(1, 1000)]
+LocalTime = Annotated[dtime, checked(_time)]
+Zone = Annotated[ZoneInfo, checked(_zone)]
+Period = Annotated[str, checked(_choice("daily", "weekly"))]
+MediaKinds = Annotated[tuple[str, ...], checked(_media_types)]
+LogLevel = Annotated[str, checked(_choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True))]
+PerMinute = Annotated[float, *_number(100_000)]  # requests a minute
+ChannelCap = Annotated[int, *_whole(1, 10_000)]
+Count = Annotated[int, *_whole(1, 100_000)]
+Threshold = Annotated[Annotated[int, Field(ge=1, le=100_000)] | None, checked()]  # unset: off
+Factor = Annotated[Annotated[float, Field(gt=0, le=1_000, allow_inf_nan=False)] | None, checked()]
+Minutes = Annotated[float, *_number(24 * 60)]
+Editors = Annotated[tuple[str, ...], checked(_editors)]
+Cities = Annotated[tuple[tuple[str, tuple[str, ...]], ...], checked(_cities)]
 
-    parsed = {}
-    for variable, (name, parse) in VARIABLES.items():
-        raw = values.get(variable)
-        if raw is None or raw.strip() == "":
+
+def var(variable: str, default: Any = None, **options) -> Any:
+    """A setting read from `variable`; `options` go to dataclasses.field."""
+    if callable(default) and not isinstance(default, type):
+        return field(default_factory=default, metadata={"variable": variable}, **options)
+    return field(default=default, metadata={"variable": variable}, **options)
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_id: ApiId = var("TG_API_ID")
+    api_hash: Text = var("TG_API_HASH", repr=False)  # secrets never reach a log via repr
+    storage: Directory = var("DOZOR_STORAGE", Path("storage"))
+    chats: Chats = var("DOZOR_CHATS", ())
+    keep_all_chats: Chats = var("DOZOR_KEEP_ALL_CHATS", ())
+    join_channels: YesNo = var("DOZOR_JOIN_CHANNELS", True)
+    keywords: File = var("DOZOR_KEYWORDS", Path("keywords.toml"))
+    backfill_hours: Hours = var("DOZOR_BACKFILL_HOURS", 24.0)
+    catchup_interval: Seconds = var("DOZOR_CATCHUP_INTERVAL", 300.0)
+    digest_chat: Text = var("DIGEST_CHAT")
+    digest_time: LocalTime = var("DIGEST_TIME", dtime(9, 0))
+    digest_tz: Zone = var("DIGEST_TZ", lambda: ZoneInfo("Europe/Kyiv"))
+    digest_period: Period = var("DIGEST_PERIOD", "daily")
+    digest_topic_cap: Cap = var("DIGEST_TOPIC_CAP", 15)
+    digest_bot_token: Text = var("DIGEST_BOT_TOKEN", repr=False)
+    media_max_mb: Megabytes = var("MEDIA_MAX_MB", 50.0)
+    media_types: MediaKinds = var("MEDIA_TYPES", MEDIA_KINDS)
+    media_workers: Workers = var("MEDIA_WORKERS", 2)
+    log_level: LogLevel = var("LOG_LEVEL", "INFO")
+    # Telegram's limits: requests per minute per method (bot/telegram/budget.py), the channel cap
+    rate_resolve: PerMinute = var("DOZOR_RATE_RESOLVE", DEFAULT_RATES["resolve"])
+    rate_join: PerMinute = var("DOZOR_RATE_JOIN", DEFAULT_RATES["join"])
+    rate_history: PerMinute = var("DOZOR_RATE_HISTORY", DEFAULT_RATES["history"])
+    rate_difference: PerMinute = var("DOZOR_RATE_DIFFERENCE", DEFAULT_RATES["difference"])
+    rate_download: PerMinute = var("DOZOR_RATE_DOWNLOAD", DEFAULT_RATES["download"])
+    rate_dialogs: PerMinute = var("DOZOR_RATE_DIALOGS", DEFAULT_RATES["dialogs"])
+    rate_other: PerMinute = var("DOZOR_RATE_OTHER", DEFAULT_RATES["other"])
+    channel_cap: ChannelCap = var("DOZOR_CHANNEL_CAP", 500)  # 1000 with Premium
+    # the editors' desk: commands in Telegram, feedback, spike alerts (off until a threshold is set)
+    editors: Editors = var("DOZOR_EDITORS", ())  # @username (casefolded) or numeric user id, as text
+    desk_rate: Count = var("DESK_RATE", 6)  # commands per editor per minute
+    spike_window: Minutes = var("SPIKE_WINDOW_MINUTES", 15.0)
+    spike_city_matches: Threshold = var("SPIKE_CITY_MATCHES")  # matches of a topic in one city's chats
+    spike_chat_factor: Factor = var("SPIKE_CHAT_FACTOR")  # times a chat's usual rate
+    spike_chat_min: Count = var("SPIKE_CHAT_MIN", 5)  # fewest matches that count as a chat's surge
+    spike_cities: Cities = var("SPIKE_CITIES", ())  # (city, chat references)
+    # where the settings came from (not a setting): None when no file was read
+    config_file: Path | None = field(default=None, compare=False)
+
+    @property
+    def session_path(self) -> Path:
+        return self.storage / "dozor.session"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.storage / "archive.sqlite3"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.storage / "media"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.storage / "dozor.lock"
+
+    @property
+    def request_rates(self) -> dict[str, float]:
+        """The request budget: requests per minute for each method (see bot/telegram/budget.py)."""
+        return {method: getattr(self, f"rate_{method}") for method in DEFAULT_RATES}
+
+    def require_api(self) -> tuple[int, str]:
+        if self.api_id is None and self.config_file is None and not self.api_hash:
+            raise ConfigError(str(DEFAULT_CONFIG), no_configuration())
+        if self.api_id is None:
+            raise ConfigError("TG_API_ID", "not set; get it at https://my.telegram.org → API development tools")
+        if not self.api_hash:
+            raise ConfigError("TG_API_HASH", "not set; get it at https://my.telegram.org → API development tools")
+        return self.api_id, self.api_hash
+
+    def require_chats(self) -> tuple[str, ...]:
+        if not self.chats:
+            raise ConfigError("DOZOR_CHATS", "no chats to watch; expected a comma-separated list such as "
+                                             "@kyiv_news, t.me/kharkiv_chat")
+        return self.chats
+
+    def masked(self) -> dict[str, str]:
+        """The resolved settings by variable, secrets replaced by stars (for `dozor config`)."""
+        shown = {}
+        for f in fields(self):
+            if "variable" not in f.metadata:
+                continue
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                text = str(value)
+                value = "*" * 8 + text[-2:] if len(text) > 6 else "*" * 8
+            elif f.name == "spike_cities":
+                value = "; ".join(f"{city}: {', '.join(chats)}" for city, chats in value)
+            elif isinstance(value, tuple):
+                value = ", ".join(value)
+            shown[f.metadata["variable"]] = "" if value is None else str(value)
+        return shown
+
+
+def no_configuration() -> str:
+    return (f"no configuration found: copy {EXAMPLE_CONFIG} to {DEFAULT_CONFIG}, fill in TG_API_ID and "
+            f"TG_API_HASH (or pass --config PATH), then run `dozor login`")
+
+
+VARIABLES = {f.metadata["variable"]: f.name for f in fields(Settings) if "variable" in f.metadata}
+
+
+def _reader() -> type[BaseSettings]:
+    """A pydantic-settings model with one field per setting, read by its variable name."""
+    hints = get_type_hints(Settings, include_extras=True)
+    defined = {}
+    for f in fields(Settings):
+        if "variable" not in f.metadata:
             continue
-        try:
-            parsed[name] = parse(raw)
-        except ValueError as error:
-            raise ConfigError(variable, str(error)) from None
-    return Settings(**parsed)
+        default = {"default": f.default} if f.default is not MISSING else {"default_factory": f.default_factory}
+        defined[f.name] = (hints[f.name], Field(validation_alias=f.metadata["variable"], **default))
+
+    class Reader(BaseSettings):
+        # values are our own text formats (lists with commas, not JSON); names are exact
+        model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", enable_decoding=False,
+                                          arbitrary_types_allowed=True, env_file_encoding="utf-8")
+
+    return create_model("SettingsReader", __base__=Reader, **defined)
+
+
+_READER = _reader()
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Read `config` (default `config.env` if present), then let the environment override it."""
+    path = _config_file(config)
+    written = dotenv_values(path) if path is not None else {}
+    _refuse_unknown(written, str(path))
+    _refuse_unknown({k: v for k, v in os.environ.items() if k.startswith(OUR_PREFIXES)}, "the environment")
+    try:
+        read = _READER(_env_file=path)
+    except ValidationError as error:
+        first = error.errors()[0]
+        variable = str(first["loc"][0]) if first["loc"] else "settings"
+        cause = first.get("ctx", {}).get("error")
+        problem = str(cause) if isinstance(cause, ValueError) else f"{_expected(first)}, got {first['input']!r}"
+        raise ConfigError(variable, problem) from None
+    return Settings(**dict(read), config_file=path.resolve() if path is not None else None)
+
+
+def _expected(error: dict) -> str:
+    bounds = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in error.get("ctx", {}).items()}
+    template = _EXPECTED.get(error["type"])
+    return template.format(**bounds) if template else error["msg"]
+
+
+def _config_file(config: Path | None) -> Path | None:
+    if config is None:
+        return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+    if config.is_dir():
+        raise ConfigError("--config", f"{config} is a directory; expected a settings file such as {DEFAULT_CONFIG}")
+    if not config.exists():
+        raise ConfigError("--config", f"file {config} does not exist")
+    return config
+
+
+def _refuse_unknown(values: Mapping[str, object], where: str) -> None:
+    """A name we do not know is a typo: the setting it meant would silently keep its default."""
+    for name in values:
+        if name in VARIABLES:
+            continue
+        close = difflib.get_close_matches(name, VARIABLES, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else f"; known settings are listed in {EXAMPLE_CONFIG}"
+        raise ConfigError(name, f"unknown setting in {where}{hint}")

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import AsyncIterator
 
 from bot.archive import Archive, from_iso
 from bot.archive.limits import flood_waits, record_flood_wait
@@ -23,6 +24,7 @@ from bot.chat_plan import ChatPlan
 from bot.config import Settings
 from bot.desk.alerts import run_spike_alerts
 from bot.digest.sender import run_digests
+from bot.heartbeat import beating
 from bot.ingest import Ingestor
 from bot.lock import StorageLock
 from bot.media import run_media
@@ -30,6 +32,7 @@ from bot.model import Chat
 from bot.rules_reload import RulesHolder
 from bot.telegram.client import NotLoggedIn, account_name, open_authorised
 from bot.telegram.desk import run_desk
+from bot.telegram.connection import ConnectionWatch
 from bot.telegram.live import LiveFeed
 from bot.telegram.subscriptions import SubscriptionError, resolve_chat, still_known, track_updates
 
@@ -56,10 +59,11 @@ class Service:
         self.feed: LiveFeed | None = None
         self.plan: ChatPlan | None = None
         self.unresolved: list[str] = []
+        self.connection: ConnectionWatch | None = None  # what Telethon's log says of the connection
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
-        with StorageLock(settings.lock_path):
+        async with self._alive():  # the storage lock, the heartbeat and the connection watch
             if not settings.session_path.exists():
                 raise NotLoggedIn(settings.session_path)
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
@@ -78,6 +82,15 @@ class Service:
             finally:
                 await self.archive.close()
         log.info("stopped cleanly")
+
+    @contextlib.asynccontextmanager
+    async def _alive(self) -> AsyncIterator[None]:
+        """Hold the storage lock and, while it is held, write the heartbeat `dozor status` reads,
+        from before connecting: Telegram out of reach at start-up is an outage too."""
+        with StorageLock(self.settings.lock_path), ConnectionWatch() as self.connection:
+            async with beating(self.settings.storage, telegram=lambda: self.connection,
+                               archive=lambda: self.archive):
+                yield
 
     async def _flush(self) -> None:
         try:
@@ -134,7 +147,8 @@ class Service:
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
                 tasks.create_task(self.plan.run(), name="plan")
-                tasks.create_task(run_media(settings, self.archive, self.client, wake=media_wake), name="media")
+                tasks.create_task(self._once_ready(lambda: run_media(settings, self.archive, self.client,
+                                                                     wake=media_wake)), name="media")
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
                                               titles=lambda: rules.current.topics, ready=self.caught_up),
                                   name="digest")
@@ -145,6 +159,12 @@ class Service:
                                                    titles=lambda: rules.current.topics), name="spike-alerts")
         except* _Stop:
             log.info("shutting down")
+
+    async def _once_ready(self, work) -> None:
+        """Downloads address chats by id, which Telethon knows only once they are resolved:
+        started earlier, a restart's first attempt fails with "Could not find the input entity"."""
+        await self.ready.wait()
+        await work()
 
     async def _start(self) -> None:
         log.info("signed in as %s", await account_name(self.client))

@@ -173,3 +173,41 @@ async def test_a_deletion_that_overtakes_its_history_page_still_marks_the_messag
     assert (await archive.message(CHAT.id, 2))["deleted_at"] == T0.isoformat()
     assert (await archive.message(CHAT.id, 3))["deleted_at"] is None
     assert await archive.rows("SELECT * FROM early_deletions") == []  # nothing kept once passed
+
+
+async def error_of(archive: Archive, chat_id: int) -> str | None:
+    [row] = [r for r in await archive.status(since=datetime.now(timezone.utc)) if r.chat_id == chat_id]
+    return row.error
+
+
+async def test_status_shows_a_chat_failure_only_until_the_chat_is_read_again(archive):
+    await archive.save_chat(CHAT, "@kyiv_news")
+    await archive.record_failure("catchup", "ConnectionError: Telegram unreachable", CHAT.id)
+    assert await error_of(archive, CHAT.id) == "ConnectionError: Telegram unreachable"
+    assert (await archive.totals())["failures"] == 1
+    await archive.mark_read(CHAT.id, datetime.now(timezone.utc) + timedelta(seconds=1))  # a later whole read
+    assert await error_of(archive, CHAT.id) is None
+    assert (await archive.totals())["failures"] == 0
+    [kept] = await archive.failures()
+    assert kept["resolved_at"] is not None  # still on record, as history
+
+
+async def test_a_message_failure_is_resolved_when_the_message_is_stored(archive):
+    await archive.save_chat(CHAT, "@kyiv_news")
+    await archive.record_failure("store", "ValueError: broken", CHAT.id, 7)
+    await archive.record_failure("convert", "unknown media", CHAT.id, 8)
+    assert await error_of(archive, CHAT.id) == "unknown media"
+    await archive.ingest(CHAT, [(post(8), HIT)])
+    assert await error_of(archive, CHAT.id) == "ValueError: broken"  # 7 is still waiting
+    await archive.ingest(CHAT, [(post(7, "нічого"), MISS)])
+    assert await error_of(archive, CHAT.id) is None
+
+
+async def test_resolved_failures_are_dropped_after_the_retention(archive, tmp_path):
+    await archive.save_chat(CHAT, "@kyiv_news")
+    await archive.record_failure("store", "old trouble", CHAT.id, 7)
+    await archive.ingest(CHAT, [(post(7), HIT)])
+    async with archive.transaction() as db:  # as if it had been resolved long ago
+        await db.execute("UPDATE failures SET resolved_at = '2020-01-01T00:00:00+00:00'")
+    await archive.record_failure("store", "new trouble", CHAT.id, 9)
+    assert [f["reason"] for f in await archive.failures()] == ["new trouble"]

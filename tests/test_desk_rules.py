@@ -128,25 +128,28 @@ def test_cities_are_found_by_username_or_id():
 
 @pytest.mark.parametrize("variable, value, named", [
     ("DOZOR_EDITORS", "@anna_ed, anna", "'anna'"),
-    ("DESK_RATE", "0", "above 0"),
+    ("DESK_RATE", "0", "at least 1"),
     ("SPIKE_CITY_MATCHES", "many", "whole number"),
     ("SPIKE_CHAT_FACTOR", "-2", "above 0"),
     ("SPIKE_CITIES", "Київ @kyiv_obolon_chat", "City: @chat"),
     ("SPIKE_CITIES", "Київ: @kyiv_obolon_chat, Оболонь", "'Оболонь' (city Київ)"),
 ])
-def test_a_bad_desk_setting_names_its_variable(variable, value, named):
+def test_a_bad_desk_setting_names_its_variable(monkeypatch, variable, value, named):
+    monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as error:
-        load_settings(None, {variable: value})
+        load_settings(None)
     assert str(error.value).startswith(f"{variable}: ") and named in str(error.value)
 
 
-def test_desk_settings_as_written():
-    settings = load_settings(None, {"DOZOR_EDITORS": "@Anna_Ed, 123456", "SPIKE_CITY_MATCHES": "5",
-                                    "SPIKE_CITIES": "Київ: @kyiv_obolon_chat, -1001234567890\nОдеса: t.me/odesa_chat"})
+def test_desk_settings_as_written(monkeypatch):
+    for variable, value in {"DOZOR_EDITORS": "@Anna_Ed, 123456", "SPIKE_CITY_MATCHES": "5",
+                            "SPIKE_CITIES": "Київ: @kyiv_obolon_chat, -1001234567890\nОдеса: t.me/odesa_chat"}.items():
+        monkeypatch.setenv(variable, value)
+    settings = load_settings(None)
     assert settings.editors == ("@anna_ed", "123456") and settings.spike_city_matches == 5
     assert settings.spike_cities == (("Київ", ("@kyiv_obolon_chat", "-1001234567890")), ("Одеса", ("t.me/odesa_chat",)))
     assert settings.spike_chat_factor is None  # off until set
-    assert "Київ: @kyiv_obolon_chat" in settings.masked()["spike_cities"]
+    assert "Київ: @kyiv_obolon_chat" in settings.masked()["SPIKE_CITIES"]
 
 
 async def test_desk_search_puts_the_closest_match_first(tmp_path):

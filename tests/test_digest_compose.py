@@ -95,6 +95,17 @@ async def test_item_shows_chat_local_time_bold_match_media_and_link(archive):
     assert "ТЦК" in bold
 
 
+HOSTILE = "\x00\x1b[2J\x1b]0;owned\x07\r\u202e\u2066"  # NUL, clear screen, set title, overwrite, bidi
+
+
+async def test_control_characters_and_bidi_overrides_never_reach_the_editors(archive):
+    text = f"ТЦК{HOSTILE} на Оболоні{HOSTILE} зупиняють авто"
+    await archive.ingest(NEWS, [(post(NEWS, 503, text, "2026-03-19T12:00"), matched(text, tcc="ТЦК"))])
+    [part] = await digest_of(archive)
+    assert "<b>ТЦК</b>[2J]0;owned" in part and "на Оболоні[2J]0;owned" in part  # the bold still on the word
+    assert not any(c in part for c in HOSTILE if c not in "[2J]0;owned")
+
+
 async def test_private_chat_links_by_internal_id_and_title_is_escaped(archive):
     text = "СЗЧ: ще двоє пішли з частини"
     await archive.ingest(PRIVATE, [(post(PRIVATE, 9, text, "2026-03-19T10:00"), matched(text, szch="СЗЧ"))])
@@ -132,6 +143,25 @@ async def test_same_text_in_several_chats_is_one_item_saying_where_else(archive)
     assert part.index("Терміново") < part.index("Дарниці")
     # the head still counts messages, not items
     assert "• <b>ТЦК</b>: 4" in part
+
+
+async def test_an_edit_that_no_longer_matches_bolds_nothing_and_keeps_why_it_was_archived(archive):
+    first = "ТЦК на Оболоні зупиняють авто"
+    await archive.ingest(NEWS, [(post(NEWS, 310, first, "2026-03-19T09:30"), matched(first, tcc="ТЦК"))])
+    calm = "Усе спокійно, новин немає"
+    edit = post(NEWS, 310, calm, "2026-03-19T09:30", edit_date=kyiv("2026-03-19T10:00"))
+    await archive.ingest(NEWS, [(edit, MatchResult((), "uk"))])
+    [part] = await digest_of(archive)
+    assert "Усе спокійно" in part and "<b>Усе</b>" not in part  # the old span pointed at "Усе"
+    stored = await archive.message(NEWS.id, 310)
+    assert [(m["term"], m["start"], m["version"]) for m in stored["matches"]] == [("ТЦК", 0, 1)]
+    assert stored["versions"][0]["text"] == first
+    # an edit that matches again has its own spans, into its own text
+    again = "Знову ТЦК на Оболоні"
+    edit = post(NEWS, 310, again, "2026-03-19T09:30", edit_date=kyiv("2026-03-19T10:30"))
+    await archive.ingest(NEWS, [(edit, matched(again, tcc="ТЦК"))])
+    [part] = await digest_of(archive)
+    assert "Знову <b>ТЦК</b> на Оболоні" in part
 
 
 async def test_edited_is_marked_and_deleted_quotes_the_archived_text_without_a_link(archive):

@@ -334,15 +334,15 @@ async def test_a_chat_that_is_never_caught_up_delays_the_digest_only_for_the_gra
 async def test_a_part_telegram_already_holds_is_recorded_and_not_posted_again(world):
     await seed_day(world.archive)
     await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
-    # what Telegram answers when the part was accepted before, and its answer was lost
-    world.telegram.fail("SendMessageRequest", "RANDOM_ID_DUPLICATE")
+    # what Telegram answers to every repeat when the part was accepted before, and its answer was lost
+    world.telegram.fail("SendMessageRequest", "RANDOM_ID_DUPLICATE", times=100)
     world.start(Clock(kyiv("2026-03-20T09:30")))
 
     async def recorded():
         return (await digest_status(world.archive))["last_sent"]
 
     await eventually(recorded, "the digest to count as sent")
-    assert world.sent() == [] and len(sends(world.telegram)) == 1  # asked once, never re-posted
+    assert world.sent() == [] and sends(world.telegram)  # asked (Telethon repeats a 500), never re-posted
     [part] = await stored_parts(world.archive, "daily:2026-03-20")
     assert part["sent_at"] is not None and part["message_id"] is None
 
@@ -350,7 +350,7 @@ async def test_a_part_telegram_already_holds_is_recorded_and_not_posted_again(wo
 async def test_stopping_while_a_posted_part_is_being_recorded_still_records_it(world):
     await seed_many(world.archive, 60)
     await schedule_since(world.archive, kyiv("2026-03-19T12:00"))
-    world.telegram.flood_wait("SendMessageRequest", seconds=1)  # a one-second pause before part 1
+    world.telegram.fail("SendMessageRequest", "PEER_FLOOD")  # a pause before part 1
     clock = Clock(kyiv("2026-03-20T10:00"))
     world.start(clock, digest_topic_cap=1000)
 
@@ -358,7 +358,7 @@ async def test_stopping_while_a_posted_part_is_being_recorded_still_records_it(w
         pending = (await digest_status(world.archive))["pending"]
         return pending and pending[0]["attempts"] == 1
 
-    await eventually(waiting, "the flood wait to be recorded")
+    await eventually(waiting, "the refusal to be recorded")
     # another writer holds the archive: the scheduler's record of part 1 has to wait for it
     blocker = sqlite3.connect(world.settings.archive_path, isolation_level=None)
     try:
@@ -412,6 +412,23 @@ async def test_a_digest_telegram_keeps_refusing_is_given_up_and_the_next_one_sti
     status = await digest_status(world.archive)
     assert status["last_sent"]["period"] == "daily:2026-03-21" and status["pending"] == []
     assert [f["period"] for f in status["failed"]] == ["daily:2026-03-20"]
+
+
+@pytest.mark.parametrize("error", ["PEER_FLOOD", "AN_ERROR_TELEGRAM_ADDED_LATER", "TIMEOUT"])
+async def test_errors_that_are_not_about_the_message_never_give_the_digest_up(world, error):
+    await seed_day(world.archive)
+    await schedule_since(world.archive, kyiv("2026-03-19T10:00"))
+    # more refusals than a digest may have of its own message, and more than Telethon retries itself
+    world.telegram.fail("SendMessageRequest", error, times=REJECTIONS + 6)
+    world.start(Clock(kyiv("2026-03-20T09:30")))
+
+    async def recorded():
+        return (await digest_status(world.archive))["last_sent"]
+
+    await eventually(recorded, f"the digest to be sent after {error}", limit=90)
+    assert len(world.sent()) == 1
+    status = await digest_status(world.archive)
+    assert status["failed"] == [] and status["last_sent"]["period"] == "daily:2026-03-20"
 
 
 async def test_a_digest_waiting_to_be_retried_does_not_hold_back_the_next_one(world):

@@ -302,7 +302,8 @@ async def test_a_flood_wait_that_is_over_leaves_status(fake, run_service, settin
 
 @pytest.mark.parametrize("variable, value", [("DOZOR_RATE_JOIN", "0"), ("DOZOR_RATE_RESOLVE", "fast"),
                                              ("DOZOR_CHANNEL_CAP", "-5")])
-def test_a_bad_limit_setting_names_its_variable(tmp_path, variable, value):
+def test_a_bad_limit_setting_names_its_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as raised:
-        load_settings(None, {variable: value})
+        load_settings(None)
     assert str(raised.value).startswith(f"{variable}: ")

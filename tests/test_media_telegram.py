@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import stat
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -510,3 +511,28 @@ def test_the_media_stage_leaves_telethon_to_bot_telegram():
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not {name for name in imported if name.split(".")[0] == "telethon"}, module
         assert "bot.telegram.convert" not in imported, module
+
+
+async def test_media_queued_before_a_restart_is_fetched_on_the_first_attempt(fake, settings, run_service, tmp_path):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    data = os.urandom(3 * SMALL_CHUNK)
+    photo = fake.post(news, CAPTION, media=fake.photo(data))
+    # an earlier run archived the post and queued its photo; this session has never seen the chat
+    earlier = replace(settings, storage=tmp_path / "earlier")
+    earlier.storage.mkdir()
+    fake.authorise_session(str(earlier.session_path))
+    client = await open_authorised(earlier, connection=fake.connection)
+    archive = await Archive.open(settings.archive_path)
+    try:
+        await World(fake, earlier, client, archive).archive_posts(news, photo)
+    finally:
+        await client.disconnect()
+        await archive.close()
+
+    async with run_service(chats=("@kyiv_news",)) as running:
+        async def fetched():
+            row = await queue.file_of(running.service.archive, news.marked_id, photo.id)
+            return row["status"] != "pending" or row["attempts"] > 0
+        await eventually(fetched, "the queued photo to be attempted")
+        row = await queue.file_of(running.service.archive, news.marked_id, photo.id)
+    assert row["status"] == "done" and row["attempts"] <= 1 and row["reason"] is None

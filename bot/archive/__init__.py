@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import AsyncIterator, Iterable
 
@@ -25,6 +25,7 @@ from bot.archive.schema import MIGRATIONS
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
+FAILURE_RETENTION = timedelta(days=30)  # how long a resolved failure is kept
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -64,6 +65,9 @@ class Archive:
         self.db = db
         self.path = path
         self._lock = asyncio.Lock()
+        # the last write refused (time, reason): a full disk refuses growth, yet small writes
+        # may still pass, so a success does not clear it; the heartbeat tells how recent it is
+        self.write_refused: tuple[datetime, str] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> "Archive":
@@ -98,6 +102,31 @@ class Archive:
         finally:
             await archive.close()
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened_read_only(cls, path: Path) -> AsyncIterator["Archive"]:
+        """For commands that only read (status, search, media, digest --preview): SQLite's
+        mode=ro, no migration. A command line of another version must neither upgrade the
+        archive under a running service nor misread it, so a schema that differs from the
+        one this dozor knows is refused with what to do."""
+        if not path.exists():
+            raise NoArchive(path)
+        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout=5000")
+            (version,) = await (await db.execute("PRAGMA user_version")).fetchone()
+            if version > len(MIGRATIONS):
+                raise ArchiveError(f"{path} was written by a newer dozor (schema {version}, this one knows "
+                                   f"{len(MIGRATIONS)}): use the dozor that runs the service")
+            if version < len(MIGRATIONS):
+                raise ArchiveError(f"{path} has an older schema ({version}, this dozor knows {len(MIGRATIONS)}): "
+                                   "`dozor run` of this version upgrades it when it starts")
+            archive = cls(db, path)
+            yield archive
+        finally:
+            await db.close()
+
     async def close(self) -> None:
         async with self._lock:
             await self.db.close()
@@ -121,14 +150,26 @@ class Archive:
                 # later BEGIN fails with "cannot start a transaction within a transaction"
                 await self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
-            except BaseException:
+            except BaseException as error:
+                self._note_refusal(error)
                 # always: a BEGIN cancelled on our side may still run in aiosqlite's thread, and
                 # requests run in order, so this ROLLBACK lands after it
                 with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active"
                     await self.db.execute("ROLLBACK")
                 raise
             else:
-                await self.db.execute("COMMIT")
+                try:
+                    await self.db.execute("COMMIT")
+                except sqlite3.OperationalError as error:  # a full disk refuses the commit itself
+                    self._note_refusal(error)
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        await self.db.execute("ROLLBACK")
+                    raise
+
+    def _note_refusal(self, error: BaseException) -> None:
+        """Remember why the archive refused a write (disk full, I/O error), for the heartbeat."""
+        if isinstance(error, sqlite3.OperationalError):
+            self.write_refused = (utcnow(), str(error))
 
     async def rows(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
         """All rows of one read query (for the query modules of this package)."""
@@ -193,6 +234,10 @@ class Archive:
         """History of this chat was re-read up to now (for the quiet-chat timer)."""
         async with self.transaction() as db:
             await db.execute("UPDATE chats SET last_read_at = ? WHERE id = ?", (iso(at), chat_id))
+            # a whole read of the chat went through: its earlier troubles are over
+            await db.execute(
+                """UPDATE failures SET resolved_at = ? WHERE chat_id = ? AND message_id IS NULL
+                       AND resolved_at IS NULL AND at <= ?""", (iso(utcnow()), chat_id, iso(at)))
 
     # ---- messages ----------------------------------------------------------------------
 
@@ -246,8 +291,9 @@ class Archive:
                             "UPDATE messages SET views = COALESCE(?, views), forwards = COALESCE(?, forwards) "
                             "WHERE id = ?", (post.views, post.forwards, rowid))
                         continue
+                    kept = None
                     if text != post.text:
-                        await _keep_version(db, rowid, text, edit_date, now)
+                        kept = await _keep_version(db, rowid, text, edit_date, now)
                         report.edited += 1
                     await db.execute(
                         """UPDATE messages SET text = ?, edit_date = ?, views = COALESCE(?, views),
@@ -257,16 +303,22 @@ class Archive:
                         (post.text, iso(post.edit_date), post.views, post.forwards, int(bool(result)),
                          result.language, rowid),
                     )
-                    if result.matches and text != post.text:
-                        # matches describe the current text; an edit that no longer matches
-                        # keeps the old matches, which say why the message was archived
-                        await db.execute("DELETE FROM matches WHERE message = ?", (rowid,))
+                    if kept is not None:
+                        # spans index the text they were found in: an edit that matches replaces
+                        # them; one that no longer matches keeps them with the version they belong
+                        # to, which says why the message was archived
+                        if result.matches:
+                            await db.execute("DELETE FROM matches WHERE message = ? AND version = 0", (rowid,))
+                        else:
+                            await db.execute("UPDATE matches SET version = ? WHERE message = ? AND version = 0",
+                                             (kept, rowid))
                     if post.media is not None:
                         await _queue_edited_media(db, rowid, post, now)
                 known[(post.chat_id, post.message_id)] = (rowid, post.text, iso(post.edit_date))
                 if result.matches:
                     await db.executemany(
-                        "INSERT OR IGNORE INTO matches (message, topic, rule, term, start, end) VALUES (?, ?, ?, ?, ?, ?)",
+                        """INSERT INTO matches (message, topic, rule, term, start, end) VALUES (?, ?, ?, ?, ?, ?)
+                           ON CONFLICT DO UPDATE SET term = excluded.term, end = excluded.end, version = 0""",
                         [(rowid, m.topic, m.rule, m.term, m.start, m.end) for m in result.matches],
                     )
             if advance_checkpoint and items:
@@ -283,6 +335,11 @@ class Archive:
             else:
                 found = await db.execute_fetchall("SELECT checkpoint FROM chats WHERE id = ?", (chat.id,))
             report.checkpoint = found[0][0] if found else 0
+            # these messages went through conversion, matching and storing: failures of theirs are over
+            await db.execute(
+                """UPDATE failures SET resolved_at = ? WHERE chat_id = ? AND resolved_at IS NULL
+                       AND message_id IN (SELECT value FROM json_each(?))""",
+                (now, chat.id, json.dumps([p.message_id for p, _ in items])))
         return report
 
     async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime) -> int:
@@ -325,7 +382,7 @@ class Archive:
             return None
         found = dict(row)
         found["matches"] = [dict(r) for r in await self.rows(
-            "SELECT topic, rule, term, start, end FROM matches WHERE message = ? ORDER BY start", (row["id"],))]
+            "SELECT topic, rule, term, start, end, version FROM matches WHERE message = ? ORDER BY start", (row["id"],))]
         found["versions"] = [dict(r) for r in await self.rows(
             "SELECT version, text, edit_date, replaced_at FROM message_versions WHERE message = ? ORDER BY version",
             (row["id"],))]
@@ -349,6 +406,9 @@ class Archive:
                 "INSERT INTO failures (stage, chat_id, message_id, reason, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
                 (stage, chat_id, message_id, reason, detail, iso(utcnow())),
             )
+            # resolved failures are history; kept for a while for whoever looks into an incident
+            await db.execute("DELETE FROM failures WHERE resolved_at < ?",
+                             (iso(utcnow() - FAILURE_RETENTION),))
 
     async def failures(self, stage: str | None = None) -> list[dict]:
         sql = "SELECT * FROM failures" + (" WHERE stage = ?" if stage else "") + " ORDER BY id"
@@ -363,7 +423,8 @@ class Archive:
                    (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since) AS archived,
                    (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id AND m.archived_at >= :since
                         AND m.matched = 1) AS matched,
-                   (SELECT reason FROM failures f WHERE f.chat_id = c.id ORDER BY f.id DESC LIMIT 1) AS failure
+                   (SELECT reason FROM failures f WHERE f.chat_id = c.id AND f.resolved_at IS NULL
+                        ORDER BY f.id DESC LIMIT 1) AS failure
                FROM chat_sources s LEFT JOIN chats c ON c.id = s.chat_id
                ORDER BY s.source""",
             {"since": iso(since)},
@@ -383,7 +444,7 @@ class Archive:
                       (SELECT COUNT(*) FROM messages WHERE matched = 1) AS matched,
                       (SELECT COUNT(*) FROM message_versions) AS versions,
                       (SELECT COUNT(*) FROM messages WHERE deleted_at IS NOT NULL) AS deleted,
-                      (SELECT COUNT(*) FROM failures) AS failures"""
+                      (SELECT COUNT(*) FROM failures WHERE resolved_at IS NULL) AS failures"""
         )
         return dict(row)
 
@@ -450,10 +511,11 @@ async def _queue_edited_media(db: aiosqlite.Connection, rowid: int, post: Post, 
         )
 
 
-async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_date: str | None, now: str) -> None:
+async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_date: str | None, now: str) -> int:
     cursor = await db.execute("SELECT COALESCE(MAX(version), 0) FROM message_versions WHERE message = ?", (rowid,))
     (latest,) = await cursor.fetchone()
     await db.execute(
         "INSERT INTO message_versions (message, version, text, edit_date, replaced_at) VALUES (?, ?, ?, ?, ?)",
         (rowid, latest + 1, text, edit_date, now),
     )
+    return latest + 1

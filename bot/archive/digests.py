@@ -28,7 +28,11 @@ _HITS = """
 """
 
 _SPANS = """
-    SELECT x.message, x.topic, x.start, x.end
+    SELECT x.message, x.topic,
+           -- a match kept from an earlier text still files the message under its topic, but
+           -- its span indexes that text, so it marks nothing in the current one
+           CASE WHEN x.version = 0 THEN x.start ELSE 0 END AS start,
+           CASE WHEN x.version = 0 THEN x.end ELSE 0 END AS end
     FROM messages m JOIN matches x ON x.message = m.id
     WHERE m.matched = 1 AND m.date >= :start AND m.date < :end
     ORDER BY x.message, x.start

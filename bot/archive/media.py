@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.archive import Archive, chat_from_row, iso, utcnow
+from bot.backoff import Backoff
 from bot.model import Chat, MediaRef
 
 MAX_ATTEMPTS = 8
@@ -24,9 +25,12 @@ PAUSED = "paused: "  # prefix of the reason of a pending item held back by a ful
 REPLACED = "replaced by an edit"  # the reason kept by an item whose first file was never saved
 
 
+RETRY = Backoff(first=30, cap=6 * 3600)
+
+
 def backoff(attempts: int) -> timedelta:
     """Wait before attempt `attempts + 1`: 30 s, 1, 2, 4, 8, 16, 32 min … capped at 6 h."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
+    return timedelta(seconds=RETRY(attempts - 1))
 
 
 @dataclass(frozen=True, slots=True)

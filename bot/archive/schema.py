@@ -275,4 +275,15 @@ MIGRATIONS: list[str] = [
         sent_at     TEXT                          -- when Telegram accepted the alert
     ) WITHOUT ROWID;
     """,
+    # 12: a match's spans index the text they were found in: 0 is the current text, n the text kept
+    # as message_versions.version n (an edit that no longer matches keeps why it was archived)
+    """
+    ALTER TABLE matches ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 13: a failure is current until the chat or message it names succeeds; resolved ones are
+    # kept for a while (FAILURE_RETENTION) and then dropped
+    """
+    ALTER TABLE failures ADD COLUMN resolved_at TEXT;
+    CREATE INDEX failures_current ON failures (chat_id, message_id) WHERE resolved_at IS NULL;
+    """,
 ]

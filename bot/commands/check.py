@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bot.config import load_settings
+from bot.display import shown
 from bot.matching import Rules, RulesError, load_rules, match
 from bot.matching.rules import chat_reference
 from bot.model import Chat, Match
@@ -76,7 +77,8 @@ def _show(rules: Rules, text: str, chat: Chat | None, colour: bool) -> None:
 
 def highlight(text: str, m: Match, colour: bool) -> str:
     """The text with the matched span in bold red (a terminal) or in [[double brackets]] (a pipe)."""
-    before, inside, after = text[: m.start], text[m.start: m.end], text[m.end:]
+    # cleaned piece by piece: the span indexes the text as posted
+    before, inside, after = shown(text[: m.start]), shown(text[m.start: m.end]), shown(text[m.end:])
     if colour:
         return f"{before}{_BOLD_RED}{inside}{_RESET}{after}"
     return f"{before}[[{inside}]]{after}"
@@ -103,7 +105,7 @@ def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
                 continue
             result = match(rules, text if isinstance(text, str) else "", chat)
             out = {"id": item.get("id"), "topics": result.topics, "rules": [m.rule for m in result.matches]}
-            print(json.dumps(out, ensure_ascii=False))
+            print(shown(json.dumps(out, ensure_ascii=False)))
     finally:
         if stream is not sys.stdin:
             stream.close()

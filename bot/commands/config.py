@@ -1,11 +1,11 @@
-"""`dozor config`: the resolved settings, secrets masked."""
+"""`dozor config`: which file was read and the resolved settings, secrets masked."""
 from __future__ import annotations
 
 import argparse
 
-from bot.config import VARIABLES, load_settings
+from bot.config import load_settings, no_configuration
 
-HELP = "print the resolved settings (secrets masked)"
+HELP = "print which settings file was read and the resolved settings (secrets masked)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,8 +13,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    shown = load_settings(args.config).masked()
-    width = max(len(v) for v in VARIABLES)
-    for variable, (name, _) in VARIABLES.items():
-        print(f"{variable:<{width}}  {shown[name]}")
+    settings = load_settings(args.config)
+    if settings.config_file is not None:
+        print(f"# read {settings.config_file}; the environment overrides it")
+    else:
+        print(f"# {no_configuration()}; showing defaults and the environment")
+    shown = settings.masked()
+    width = max(map(len, shown))
+    for variable, value in shown.items():
+        print(f"{variable:<{width}}  {value}")
     return 0

@@ -19,6 +19,7 @@ from datetime import date
 from bot.archive import Archive, utcnow
 from bot.archive import digests as store
 from bot.config import load_settings
+from bot.display import say
 from bot.digest.compose import page, utf16_len, visible
 from bot.digest.schedule import INTERIM
 from bot.digest.sender import build, period_for, period_on, send_period, so_far
@@ -65,7 +66,7 @@ async def _preview(settings, args) -> int:
         period = period_for(settings, utcnow())
     else:
         period = so_far(settings, utcnow())
-    async with Archive.opened(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_path) as archive:
         parts = await build(settings, archive, period)
     if args.html:
         with open(args.html, "w", encoding="utf-8") as out:
@@ -76,7 +77,7 @@ async def _preview(settings, args) -> int:
         text = html if args.raw else visible(html)
         print(f"──── {_name(period)} · message {number}/{len(parts)} · "
               f"{utf16_len(visible(html))} characters, {len(html)} of HTML ────")
-        print(text)
+        say(text)
         print()
     return 0
 

@@ -16,6 +16,7 @@ import json
 from bot.archive import Archive
 from bot.archive import media as queue
 from bot.config import load_settings
+from bot.display import say
 from bot.media.policy import MB
 
 HELP = "show the media queue (pending, done, skipped, failed with reasons); `retry` re-queues failed ones"
@@ -39,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
               + (": the running service downloads them within seconds" if count else ""))
         return 0
     report = asyncio.run(collect(settings, args.limit))
-    print(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
+    say(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
     return 0
 
 
@@ -49,7 +50,7 @@ async def retry(settings, include_skipped: bool) -> int:
 
 
 async def collect(settings, limit: int) -> dict:
-    async with Archive.opened(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_path) as archive:
         counts = await queue.counts(archive)
         report = {"counts": counts, "limits": {"max_mb": settings.media_max_mb, "types": list(settings.media_types),
                                                "workers": settings.media_workers}}

@@ -18,6 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    settings.require_api()  # before anything else: a fresh clone is told how to configure dozor
+    settings.require_chats()
     logs.setup(settings.log_level)
     asyncio.run(_run(Service(settings)))  # refusals (no session, a second run) are reported by bot.cli
     return 0

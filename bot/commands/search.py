@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from bot.archive import Archive
 from bot.archive.search import search
 from bot.config import load_settings
+from bot.display import say
 
 HELP = "search the archive: dozor search 'ТЦК метро*' [--topic T] [--days N | --since … --until …]"
 
@@ -39,12 +40,12 @@ def main(args: argparse.Namespace) -> int:
     for hit in hits:
         when = hit.date.astimezone(settings.digest_tz).strftime("%Y-%m-%d %H:%M")
         if args.json:
-            print(json.dumps({"chat": hit.chat.title, "chat_id": hit.chat.id, "message_id": hit.message_id,
+            say(json.dumps({"chat": hit.chat.title, "chat_id": hit.chat.id, "message_id": hit.message_id,
                               "date": hit.date.isoformat(), "link": hit.link, "topics": list(hit.topics),
                               "deleted": hit.deleted, "text": hit.text}, ensure_ascii=False))
         else:
             mark = " [deleted]" if hit.deleted else ""
-            print(f"{when}  {hit.chat.title}{mark}  {hit.link or ''}\n    {hit.snippet}")
+            say(f"{when}  {hit.chat.title}{mark}  {hit.link or ''}\n    {hit.snippet}")
     if not args.json:
         print(f"{len(hits)} found")
     return 0
@@ -58,5 +59,5 @@ def _local_time(text: str) -> datetime:
 
 
 async def _search(settings, words, topic, chat, since, until, limit):
-    async with Archive.opened(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_path) as archive:
         return await search(archive, words, topic=topic, chat_id=chat, since=since, until=until, limit=limit)

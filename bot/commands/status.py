@@ -8,13 +8,15 @@ import argparse
 import asyncio
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timezone
 
+from bot import heartbeat
 from bot.archive import Archive
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
 from bot.archive.limits import flood_waits, memberships, plan_progress
 from bot.config import load_settings
+from bot.display import say
 
 HELP = "show per-chat progress, today's counts and errors (--json for scripts)"
 
@@ -26,14 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     report = asyncio.run(collect(settings))
-    print(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
+    say(json.dumps(report, ensure_ascii=False, indent=2, default=str) if args.json else render(report))
     return 0
 
 
 async def collect(settings) -> dict:
     zone = settings.digest_tz
     midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    async with Archive.opened(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_path) as archive:
         chats = await archive.status(since=midnight)
         totals = await archive.totals()
         media = await media_queue.counts(archive)
@@ -49,8 +51,12 @@ async def collect(settings) -> dict:
         rows.append(row)
     for wait in limits["flood_waits"]:
         wait["until"] = datetime.fromisoformat(wait["until"]).astimezone(zone).isoformat(timespec="seconds")
-    return {"time_zone": str(zone), "chats": rows, "totals": totals, "media": media, "digest": digest, **limits,
-            "join_rate": settings.rate_join}
+    beat, now = heartbeat.read(settings.storage), datetime.now(timezone.utc)
+    free = heartbeat.free_space(settings.storage)
+    service = {"running": heartbeat.running(beat, now), "heartbeat": beat, "disk_free": free,
+               "summary": heartbeat.describe(beat, now, free)}
+    return {"time_zone": str(zone), "service": service, "chats": rows, "totals": totals, "media": media,
+            "digest": digest, **limits, "join_rate": settings.rate_join}
 
 
 def render(report: dict) -> str:
@@ -62,7 +68,8 @@ def render(report: dict) -> str:
     ]
     widths = [max(len(h), *(len(line[i][:40]) for line in lines)) if lines else len(h)
               for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    out = [*report["service"]["summary"], ""]
+    out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     out += ["  ".join(cell[:40].ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     totals = report["totals"]
     out.append("")

@@ -22,6 +22,7 @@ from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from bot.digest.schedule import Period
+from bot.display import shown
 from bot.model import Chat
 
 # Telegram counts a message's length after entity parsing, in UTF-16 code units, up to 4096.
@@ -463,7 +464,7 @@ def pack_blocks(items: list[_Block], titles: Mapping[str, str], limit: int = PAR
 
 
 def _texts(parts: list[list[_Block]]) -> list[str]:
-    texts = [_join(p) for p in parts]
+    texts = [shown(_join(p)) for p in parts]  # no control character or bidi override reaches the editors
     if len(texts) > 1:
         texts = [f"{t}{SEPARATOR}<i>{WORDS['part'].format(i=i, n=len(texts))}</i>"
                  for i, t in enumerate(texts, start=1)]

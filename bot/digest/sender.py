@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Coroutine, Mapping, TypeVar
 
 from bot.archive import Archive, iso, utcnow
+from bot.backoff import Backoff
 from bot.archive import digests as store
 from bot.config import Settings
 from bot.digest.compose import Layout, layout
@@ -92,7 +93,7 @@ class _Scheduler:
                 failures = 0
             except Exception:
                 # a fault of ours or of the archive must not stop the service's other tasks
-                pause = _delay(self.retry_delays, failures)
+                pause = Backoff(steps=self.retry_delays)(failures)
                 failures += 1
                 log.exception("digest scheduler failed; trying again in %.0f s", pause)
             await asyncio.sleep(pause)
@@ -163,7 +164,7 @@ class _Scheduler:
             return
         attempt = self.failures.get(key, 0)
         self.failures[key] = attempt + 1
-        wait = max(_delay(self.retry_delays, attempt), (refusal.retry_after if refusal else None) or 0)
+        wait = max(Backoff(steps=self.retry_delays)(attempt), (refusal.retry_after if refusal else None) or 0)
         self.retry_at[key] = self.loop.time() + wait
         if isinstance(refusal, RateLimited):
             self.hold_until = self.retry_at[key]
@@ -269,10 +270,6 @@ def so_far(settings: Settings, moment: datetime) -> Period:
 def period_on(settings: Settings, day) -> Period:
     """The period ending on local date `day` at DIGEST_TIME."""
     return period_ending(day, settings.digest_period, settings.digest_time, settings.digest_tz)
-
-
-def _delay(delays: tuple[float, ...], attempt: int) -> float:
-    return delays[min(attempt, len(delays) - 1)]
 
 
 async def _titles(settings: Settings, titles: Titles) -> Mapping[str, str]:

@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.chat_refs import parse_chat
 from bot.matching.terms import AtomIndex, Term, TermError, compile_term
 from bot.model import Chat
 
@@ -27,8 +28,6 @@ _RULE_KEYS = ("id", "topic", "terms", "requires", "unless", "unless_near", "near
               "must_match", "must_not_match")
 _TERM_KEYS = ("terms", "requires", "unless", "unless_near")
 _ID_RE = re.compile(r"[\w.-]+")
-_LINK_RE = re.compile(r"(?:https?://)?(?:t|telegram)\.me/(?:s/)?(?P<name>[A-Za-z][A-Za-z0-9_]{3,})/?")
-_PRIVATE_LINK_RE = re.compile(r"(?:https?://)?(?:t|telegram)\.me/c/(?P<id>\d+)(?:/\d+)?/?")
 
 
 class RulesError(Exception):
@@ -302,16 +301,15 @@ def chat_reference(ref) -> Chat | None:
         return None
     if isinstance(ref, int):
         return Chat(id=ref, title=str(ref))
-    text = ref.strip()
-    if re.fullmatch(r"-?\d+", text):
-        return Chat(id=int(text), title=text)
-    if m := _PRIVATE_LINK_RE.fullmatch(text):
-        return Chat(id=int("-100" + m.group("id")), title=text)
-    if m := _LINK_RE.fullmatch(text):
-        return Chat(id=0, title=text, username=m.group("name"))
-    if re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,}", text):
-        return Chat(id=0, title=text, username=text[1:])
-    return None
+    try:
+        found = parse_chat(ref)
+    except ValueError:
+        return None
+    if found.kind == "id":
+        return Chat(id=found.value, title=ref.strip())
+    if found.kind == "username":
+        return Chat(id=0, title=ref.strip(), username=found.value)
+    return None  # an invite link names no chat a rule could recognise a message by
 
 
 def _as_list(value, types: tuple[type, ...]) -> list | None:

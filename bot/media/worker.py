@@ -37,6 +37,7 @@ from typing import Callable
 
 from bot.archive import Archive, utcnow
 from bot.archive import media as queue
+from bot.backoff import Backoff
 from bot.config import Settings
 from bot.media.policy import MB, extension, skip_reason, too_large
 from bot.media.store import MediaStore
@@ -125,7 +126,7 @@ class MediaWorkers:
             except Exception:
                 failures += 1
                 # the exponent is bounded: a days-long outage must not overflow the float
-                pause = min(self.unexpected_wait * 2 ** min(failures - 1, 20), UNEXPECTED_WAIT_MAX)
+                pause = Backoff(first=self.unexpected_wait, cap=UNEXPECTED_WAIT_MAX)(failures - 1)
                 log.exception("media queue could not be read; trying again in %g s", pause)
                 # not woken early: every archived message would otherwise retry a broken database
                 await asyncio.sleep(pause)

@@ -90,6 +90,7 @@ def make_client(settings: Settings, **overrides) -> DozorClient:
         flood_sleep_threshold=FLOOD_SLEEP_THRESHOLD,
         connection_retries=-1,  # a long-running service keeps trying; the log says why
         retry_delay=2,
+        raise_last_call_error=True,  # after Telethon's own retries, Telegram's error rather than a bare ValueError
         auto_reconnect=True,
         receive_updates=True,
         device_model="dozor",

@@ -10,11 +10,17 @@
 
 Through the monitoring account's own client, or, when DIGEST_BOT_TOKEN is set, through a
 bot with its own session file (<storage>/digest-bot.session), so the account stays out of
-the editors' channel. Every Telethon error becomes one of four plain exceptions.
+the editors' channel. Every Telethon error becomes a PublishError: one of the four kinds below,
+or the plain class for a refusal not known to be about the message (retried like the rest).
 
 A part keeps one random_id for all its attempts: Telegram refuses a second message with the
 same random_id (RANDOM_ID_DUPLICATE), so a part whose acceptance was never recorded (a crash
-between the two) is not posted twice when it is sent again.
+between the two) is not posted twice when it is sent again. Requests go through the client's
+public call, so Telethon's own retries of timeouts and server errors apply; Telegram counts
+RANDOM_ID_DUPLICATE as a server error, and `raise_last_call_error` brings it back as itself.
+
+Only Rejected (a refusal of the message itself) may lead to giving a digest up; every other
+failure (timeouts, PEER_FLOOD, flood waits, server errors, lost connections) is retried.
 """
 from __future__ import annotations
 
@@ -22,11 +28,10 @@ import asyncio
 import logging
 from pathlib import Path
 
-from telethon import TelegramClient, errors, functions, types, utils
+from telethon import TelegramClient, errors, functions, types
 from telethon.extensions import html as telegram_html
 
 from bot.config import Settings
-from bot.telegram.budget import method_of
 from bot.telegram.client import make_private
 from bot.telegram.errors import rpc_error_name
 from bot.telegram.subscriptions import SubscriptionError, resolve
@@ -60,7 +65,12 @@ class Unreachable(PublishError):
 
 
 class Rejected(PublishError):
-    """Telegram refused the message itself (too long, bad formatting)."""
+    """Telegram refused the message itself (too long, bad formatting): sending it again cannot help."""
+
+
+# refusals of the message's own content; any other error may pass if the part is sent again
+MESSAGE_ERRORS = (errors.MessageTooLongError, errors.EntitiesTooLongError, errors.MessageEmptyError,
+                  errors.EntityBoundsInvalidError, errors.EntityMentionUserInvalidError)
 
 
 class Publisher:
@@ -89,7 +99,7 @@ class Publisher:
             text, entities = telegram_html.parse(html)
             request = functions.messages.SendMessageRequest(
                 peer=self._entity, message=text, entities=entities or None, random_id=random_id, no_webpage=True)
-            return _message_id(await self._invoke_once(client, request), random_id)
+            return _message_id(await client(request), random_id)
         except errors.RandomIdDuplicateError:
             return None
         except PublishError:
@@ -103,23 +113,6 @@ class Publisher:
             if isinstance(failure, NotAllowed):
                 self._entity = None  # a fixed setting or new rights: look the chat up again
             raise failure from None
-
-    async def _invoke_once(self, client: TelegramClient, request):
-        """One request, one answer.
-
-        `client(request)` re-sends a request refused with a 5xx error five more times, 2 s
-        apart, and Telegram counts RANDOM_ID_DUPLICATE as a 500: a part already posted would
-        spend 12 s being refused and then come back as a bare ValueError that names no error.
-        The digest has its own retries, so the request goes to the connection's sender directly
-        (which still records the updates the answer carries).
-        """
-        await request.resolve(client, utils)
-        budget = getattr(client, "budget", None)  # the account's; the digest bot is another account
-        if budget is not None:
-            await budget.take(method_of(type(request).__name__))
-        if client is self._bot:
-            request = functions.InvokeWithoutUpdatesRequest(request)  # as receive_updates=False does
-        return await client._sender.send(request)
 
     async def close(self) -> None:
         if self._bot is not None:
@@ -141,6 +134,7 @@ class Publisher:
             flood_sleep_threshold=0,  # flood waits come back to the sender, which records them
             receive_updates=False,  # the bot only posts
             connection_retries=3,
+            raise_last_call_error=True,  # RANDOM_ID_DUPLICATE after Telethon's retries comes back as itself
             device_model="dozor digest",
         )
         options.update(self.client_options)
@@ -163,8 +157,11 @@ class Publisher:
             return NotAllowed(f"{chat} is private or {via} is not a member of it ({rpc_error_name(error)})")
         if isinstance(error, (errors.AuthKeyUnregisteredError, errors.UnauthorizedError)):
             return NotAllowed(f"{via} is not signed in ({rpc_error_name(error)})")
-        if isinstance(error, (errors.MessageTooLongError, errors.EntitiesTooLongError)):
-            return Rejected(f"Telegram refused a digest part as too long ({rpc_error_name(error)})")
+        if isinstance(error, MESSAGE_ERRORS):
+            return Rejected(f"Telegram refused a digest part as too long or malformed ({rpc_error_name(error)})")
+        if isinstance(error, errors.PeerFloodError):
+            return RateLimited(f"Telegram is limiting {via} for spam reports ({rpc_error_name(error)}); "
+                               "see @SpamBot")
         if isinstance(error, errors.ForbiddenError):
             return NotAllowed(f"{via} may not post in {chat} ({rpc_error_name(error)})")
         if isinstance(error, errors.FloodError):
@@ -172,7 +169,7 @@ class Publisher:
         if isinstance(error, errors.ServerError):
             return Unreachable(f"Telegram's servers failed ({rpc_error_name(error)})")
         if isinstance(error, errors.RPCError):
-            return Rejected(f"Telegram refused the digest part ({rpc_error_name(error)})")
+            return PublishError(f"Telegram refused the digest part ({rpc_error_name(error)}); trying again")
         if isinstance(error, ValueError):  # Telethon: an entity it cannot find
             return NotAllowed(f"cannot find DIGEST_CHAT {chat}: {error}")
         if isinstance(error, (ConnectionError, OSError, asyncio.TimeoutError)):

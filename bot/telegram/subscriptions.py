@@ -13,19 +13,16 @@ form (-100…), and `t.me/+HASH` / `t.me/joinchat/HASH` invite links of chats th
 from __future__ import annotations
 
 import logging
-import re
 
 from telethon import TelegramClient, errors, functions, types
 
+from bot.chat_refs import parse_chat
 from bot.model import Chat
 from bot.telegram.convert import to_chat
 from bot.telegram.errors import rpc_error_name
 
 log = logging.getLogger("dozor.subscriptions")
 
-_INVITE = re.compile(r"^(?:https?://)?(?:t|telegram)\.me/(?:\+|joinchat/)([\w-]+)/?$")
-_LINK = re.compile(r"^(?:https?://)?(?:t|telegram)\.me/([A-Za-z][\w]{3,31})/?$")
-_USERNAME = re.compile(r"^@?([A-Za-z][\w]{3,31})$")
 
 
 class SubscriptionError(Exception):
@@ -34,14 +31,8 @@ class SubscriptionError(Exception):
 
 def parse_source(source: str) -> tuple[str, str | int]:
     """('invite', hash) | ('username', name) | ('id', marked id); ValueError if none fits."""
-    text = source.strip()
-    if re.fullmatch(r"-?\d+", text):
-        return "id", int(text)
-    if found := _INVITE.match(text):
-        return "invite", found.group(1)
-    if found := (_LINK.match(text) or _USERNAME.match(text)):
-        return "username", found.group(1)
-    raise ValueError(f"{source!r} is not a @username, t.me link, invite link or numeric chat id")
+    found = parse_chat(source, bare=True)
+    return found.kind, found.value
 
 
 class JoinRefused(Exception):
