@@ -1,0 +1,140 @@
+"""`dozor import`: a Telegram Desktop export into the archive, on real files; twice changes nothing."""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.archive import Archive
+from bot.archive.records import record
+from bot.archive.search import search
+from bot.cli import main
+from bot.imports.desktop import ExportError, read_export
+from bot.imports.importer import import_export
+from bot.matching import load_rules
+from bot.media.store import MediaStore
+from bot.model import Chat, Match, MatchResult, Post
+from tests.conftest import EXAMPLE_KEYWORDS
+from tests.desktop_export import JPEG, message, service, write_export
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+CHAT_ID = -1001234567890
+
+
+def small_export(folder):
+    messages = [
+        service(1, T0, "create_channel"),
+        message(2, T0 + timedelta(minutes=1), "ТЦК пакують біля метро Лук'янівська"),
+        message(3, T0 + timedelta(minutes=2), "Погода на вихідні: сонячно"),
+        message(4, T0 + timedelta(minutes=3), ["Фото: ", {"type": "bold", "text": "ТЦК"}, " біля ТРЦ"],
+                photo="photos/photo_1@01-03-2025_09-03-00.jpg", width=1, height=1),
+        message(5, T0 + timedelta(minutes=4), "Оновлено: ТЦК поїхали з Подолу",
+                edited="2025-03-01T09:30:00", edited_unixtime=str(int((T0 + timedelta(minutes=30)).timestamp()))),
+        message(6, T0 + timedelta(minutes=5), "Відео з ТЦК на Оболоні", file="(File not included. "
+                "Change data exporting settings to download.)", media_type="video_file", mime_type="video/mp4"),
+        service(7, T0 + timedelta(minutes=6), "pin_message"),
+    ]
+    return write_export(folder, messages, files={"photos/photo_1@01-03-2025_09-03-00.jpg": JPEG})
+
+
+def dump(path) -> list[str]:
+    """Every row of every table, except the full-text index's own pages: a re-read rewrites
+    them (the same words re-indexed) without changing what any search finds."""
+    with sqlite3.connect(path) as db:
+        return [line for line in db.iterdump() if not line.startswith('INSERT INTO "messages_fts_')]
+
+
+async def run_import(storage, export_path, keep_all=False):
+    rules = load_rules(EXAMPLE_KEYWORDS)
+    async with Archive.opened(storage / "archive.sqlite3", must_exist=False) as archive:
+        return await import_export(archive, MediaStore(storage / "media"), rules, read_export(export_path),
+                                   keep_all)
+
+
+async def test_an_export_is_archived_matched_with_its_photo_and_twice_changes_nothing(tmp_path):
+    storage = tmp_path / "storage"
+    export = small_export(tmp_path / "ChatExport")
+    first = (await run_import(storage, export)).chats[0]
+    assert (first.read, first.service, first.archived, first.media_stored, first.media_missing) == (5, 2, 4, 1, 1)
+    after_first = dump(storage / "archive.sqlite3")
+    files_first = sorted(p.relative_to(storage) for p in (storage / "media").rglob("*") if p.is_file())
+
+    second = (await run_import(storage, export)).chats[0]
+    assert (second.archived, second.edited, second.media_stored, second.media_missing) == (0, 0, 0, 0)
+    assert dump(storage / "archive.sqlite3") == after_first
+    assert sorted(p.relative_to(storage) for p in (storage / "media").rglob("*") if p.is_file()) == files_first
+
+    async with Archive.opened(storage / "archive.sqlite3") as archive:
+        chats = await archive.chats()
+        assert [(c.id, c.title, c.kind) for c in chats] == [(CHAT_ID, "Київ новини", "channel")]
+        assert await archive.message(CHAT_ID, 3) is None  # the weather did not match
+        photo = await record(archive, CHAT_ID, 4)
+        assert photo.text == "Фото: ТЦК біля ТРЦ" and "enlistment_centre" in photo.topics
+        assert photo.media.status == "done" and photo.media.sha256 == hashlib.sha256(JPEG).hexdigest()
+        assert (storage / photo.media.path).read_bytes() == JPEG
+        edited = await record(archive, CHAT_ID, 5)
+        assert edited.edit_date == T0 + timedelta(minutes=30) and edited.date == T0 + timedelta(minutes=4)
+        video = await record(archive, CHAT_ID, 6)
+        assert video.media.status == "failed" and "not in the Telegram Desktop export" in video.media.reason
+        assert [h.message_id for h in await search(archive, "Подолу")] == [5]  # the index is whole
+        assert await archive.checkpoint(CHAT_ID) == 0  # an export says nothing about live reading
+
+
+async def test_a_message_already_archived_keeps_its_versions(tmp_path):
+    storage = tmp_path / "storage"
+    chat = Chat(id=CHAT_ID, title="Київ новини", username="kyiv_news")
+    hit = MatchResult(matches=(Match("enlistment_centre", "tck", "ТЦК", 0, 3),))
+    async with Archive.opened(storage / "archive.sqlite3", must_exist=False) as archive:
+        await archive.save_chat(chat, "@kyiv_news")
+        first = Post(CHAT_ID, 5, T0 + timedelta(minutes=4), "ТЦК на Подолі")
+        later = Post(CHAT_ID, 5, T0 + timedelta(minutes=4), "Оновлено: ТЦК поїхали з Подолу",
+                     edit_date=T0 + timedelta(minutes=30))
+        await archive.ingest(chat, [(first, hit)])
+        await archive.ingest(chat, [(later, hit)])
+    await run_import(storage, small_export(tmp_path / "ChatExport"))
+    async with Archive.opened(storage / "archive.sqlite3") as archive:
+        kept = await record(archive, CHAT_ID, 5)
+        assert [v.text for v in kept.versions] == ["ТЦК на Подолі", "Оновлено: ТЦК поїхали з Подолу"]
+        assert (await archive.chats())[0].username == "kyiv_news"  # the live chat keeps its name
+
+
+async def test_all_keeps_the_messages_that_match_nothing(tmp_path):
+    storage = tmp_path / "storage"
+    await run_import(storage, small_export(tmp_path / "ChatExport"), keep_all=True)
+    async with Archive.opened(storage / "archive.sqlite3") as archive:
+        assert (await archive.message(CHAT_ID, 3))["text"] == "Погода на вихідні: сонячно"
+
+
+def test_a_broken_export_is_named_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    monkeypatch.setenv("DOZOR_STORAGE", str(storage))
+    monkeypatch.setenv("DOZOR_KEYWORDS", str(EXAMPLE_KEYWORDS))
+    monkeypatch.chdir(tmp_path)
+    export = write_export(tmp_path / "bad", [message(1, T0, "ТЦК"), {"id": 2, "type": "message", "text": "x"}])
+    assert main(["import", str(export)]) == 2
+    error = capsys.readouterr().err
+    assert "message #2" in error and "no date" in error
+    assert not (storage / "archive.sqlite3").exists()
+    (tmp_path / "notjson").mkdir()
+    (tmp_path / "notjson" / "result.json").write_text("<html>", encoding="utf-8")
+    assert main(["import", str(tmp_path / "notjson")]) == 2
+    assert "not JSON" in capsys.readouterr().err
+
+
+def test_the_command_imports_and_reports(tmp_path, monkeypatch, capsys):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    monkeypatch.setenv("DOZOR_STORAGE", str(storage))
+    monkeypatch.setenv("DOZOR_KEYWORDS", str(EXAMPLE_KEYWORDS))
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", str(small_export(tmp_path / "ChatExport").parent)]) == 0
+    out = capsys.readouterr().out
+    assert "5 messages read" in out and "4 archived" in out and "1 files stored" in out
+
+
+def test_an_unknown_chat_type_is_refused(tmp_path):
+    with pytest.raises(ExportError, match="unknown type"):
+        read_export(write_export(tmp_path / "x", [], chat_type="galaxy"))
