@@ -51,6 +51,12 @@ class Settings:
     media_types: tuple[str, ...] = MEDIA_KINDS
     media_workers: int = 2
     log_level: str = "INFO"
+    # the web viewer (`dozor web`): where it listens, how long a sign-in lasts, whether the
+    # session cookie is kept to HTTPS (behind a TLS reverse proxy)
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_session_hours: float = 12.0
+    web_https: bool = False
 
     @property
     def session_path(self) -> Path:
@@ -164,6 +170,13 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError(f"expected a TCP port from 1 to 65535, got {text!r}")
+    return value
+
+
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("expected a value, got an empty string")
@@ -190,6 +203,11 @@ VARIABLES = {
     "MEDIA_TYPES": ("media_types", _media_types),
     "MEDIA_WORKERS": ("media_workers", _positive_int),
     "LOG_LEVEL": ("log_level", _log_level),
+    # the web viewer
+    "WEB_HOST": ("web_host", _non_empty),
+    "WEB_PORT": ("web_port", _port),
+    "WEB_SESSION_HOURS": ("web_session_hours", _positive_float),
+    "WEB_HTTPS": ("web_https", _bool),
 }
 
 
