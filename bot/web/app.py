@@ -142,6 +142,7 @@ def create_app(settings: Settings, accounts: Accounts | None = None) -> Starlett
         Route("/media/{sha256}", media, name="media"),
         Route("/login", login(accounts, templates), methods=["GET", "POST"], name="login"),
         Route("/logout", logout, methods=["POST"], name="logout"),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [

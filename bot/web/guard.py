@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.archive import iso, utcnow
 
-OPEN_PATHS = ("/login", "/static/")
+OPEN_PATHS = ("/login", "/favicon.ico")
 FAILED_LOGIN_PAUSE = 1.0  # seconds: slows guessing without blocking anyone else
 HEADERS = {
     # pages need no script at all; media and styles come from here only
@@ -54,10 +54,13 @@ class Guard:
                 await send(message)
 
             path = scope["path"]
-            if path == "/login" or path.startswith("/static/") or await self.signed_in(scope["session"]):
+            if path in OPEN_PATHS or path.startswith("/static/") or await self.signed_in(scope["session"]):
                 await app(scope, receive, with_headers)
                 return
-            scope["session"].clear()
+            if "user" in scope["session"]:
+                # expired or revoked; a visitor's form token stays, or a background request
+                # (the favicon) would invalidate the login form open in the tab
+                scope["session"].clear()
             target = path + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")
             await RedirectResponse(f"/login?next={quote(target)}", status_code=303)(scope, receive, with_headers)
 
@@ -101,6 +104,7 @@ def login(accounts, templates):
         if request.method == "GET":
             return templates.TemplateResponse(request, "login.html", {"user": None, "next": next_page, "error": None})
         form = await request.form()
+        next_page = _safe_next(str(form.get("next", "")))  # the form carries it through failed attempts
         if not _form_is_ours(request, form):
             return templates.TemplateResponse(request, "login.html", {
                 "user": None, "next": next_page, "error": "The form had expired. Please sign in again."},
@@ -113,7 +117,7 @@ def login(accounts, templates):
                 "user": None, "next": next_page, "error": "Wrong name or password."}, status_code=401)
         request.session.clear()
         request.session.update(user=name, since=iso(utcnow()), csrf=secrets.token_urlsafe(32))
-        return RedirectResponse(_safe_next(str(form.get("next", "")) or next_page), status_code=303)
+        return RedirectResponse(next_page, status_code=303)
 
     return handle
 
