@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from urllib.parse import unquote
-from datetime import timedelta
 
 import pytest
 from starlette.testclient import TestClient
@@ -153,3 +152,46 @@ def test_the_viewer_never_creates_an_archive(tmp_path):
         with TestClient(create_app(settings)):
             pass
     assert not (tmp_path / "empty" / "archive.sqlite3").exists()
+
+
+def test_add_user_reads_the_password_from_stdin_and_keeps_it_hashed(tmp_path, monkeypatch, capsys):
+    import io
+    import stat
+
+    from bot.cli import main
+    storage = tmp_path / "storage"
+    monkeypatch.setenv("DOZOR_STORAGE", str(storage))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["web", "add-user", "olena"]) == 2
+    assert "at least 12 characters" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["web", "add-user", "olena"]) == 0
+    users = storage / "web-users.sqlite3"
+    assert stat.S_IMODE(users.stat().st_mode) == 0o600
+    assert PASSWORD.encode() not in users.read_bytes()
+    assert main(["web", "users"]) == 0 and capsys.readouterr().out.endswith("olena\n")
+    assert main(["web", "remove-user", "olena"]) == 0
+    assert main(["web", "remove-user", "olena"]) == 2
+
+
+def test_web_refuses_to_serve_without_users_or_archive(tmp_path, monkeypatch, capsys, settings):
+    from bot.cli import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOZOR_STORAGE", str(tmp_path / "nothing"))
+    assert main(["web"]) == 1 and "no archive" in capsys.readouterr().err
+    Accounts(settings.storage).remove("olena")
+    monkeypatch.setenv("DOZOR_STORAGE", str(settings.storage))
+    assert main(["web"]) == 2 and "dozor web add-user NAME" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("WEB_PORT", "80000", "from 1 to 65535"), ("WEB_PORT", "http", "whole number"),
+    ("WEB_SESSION_HOURS", "0", "above 0"), ("WEB_HTTPS", "maybe", "yes/no"), ("WEB_HOST", " ", None)])
+def test_a_bad_web_setting_is_named(variable, value, expected):
+    from bot.config import ConfigError, load_settings
+    if expected is None:  # empty: the default
+        assert load_settings(environ={variable: value}).web_host == "127.0.0.1"
+        return
+    with pytest.raises(ConfigError, match=rf"{variable}: .*{expected}"):
+        load_settings(environ={variable: value})

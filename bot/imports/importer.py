@@ -16,7 +16,6 @@ import asyncio
 import logging
 import mimetypes
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bot.archive import Archive
 from bot.archive import media as media_queries
