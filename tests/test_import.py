@@ -40,10 +40,9 @@ def small_export(folder):
 
 
 def dump(path) -> list[str]:
-    """Every row of every table, except the full-text index's own pages: a re-read rewrites
-    them (the same words re-indexed) without changing what any search finds."""
+    """Every row of every table, the full-text index's own pages included."""
     with sqlite3.connect(path) as db:
-        return [line for line in db.iterdump() if not line.startswith('INSERT INTO "messages_fts_')]
+        return list(db.iterdump())
 
 
 async def run_import(storage, export_path, keep_all=False):
@@ -138,3 +137,19 @@ def test_the_command_imports_and_reports(tmp_path, monkeypatch, capsys):
 def test_an_unknown_chat_type_is_refused(tmp_path):
     with pytest.raises(ExportError, match="unknown type"):
         read_export(write_export(tmp_path / "x", [], chat_type="galaxy"))
+
+
+async def test_a_later_export_with_an_edit_adds_a_version_and_search_follows_it(tmp_path):
+    storage = tmp_path / "storage"
+    await run_import(storage, small_export(tmp_path / "first"))
+    later = write_export(tmp_path / "later", [
+        message(2, T0 + timedelta(minutes=1), "Оновлено: ТЦК вже поїхали з Лук'янівської",
+                edited="2025-03-02T10:00:00", edited_unixtime=str(int((T0 + timedelta(days=1)).timestamp())))])
+    report = (await run_import(storage, later)).chats[0]
+    assert (report.archived, report.edited) == (0, 1)
+    async with Archive.opened(storage / "archive.sqlite3") as archive:
+        kept = await record(archive, CHAT_ID, 2)
+        assert [v.text for v in kept.versions] == ["ТЦК пакують біля метро Лук'янівська",
+                                                   "Оновлено: ТЦК вже поїхали з Лук'янівської"]
+        assert [h.message_id for h in await search(archive, "поїхали Лук'янівської")] == [2]
+        assert await search(archive, "пакують") == []  # the index holds the current text only

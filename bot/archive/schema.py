@@ -217,4 +217,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX labels_by_message ON labels (chat_id, message_id, topic);
     CREATE INDEX labels_by_topic ON labels (topic);
     """,
+    # 10: a re-read whose text did not change leaves the full-text index alone, so reading the
+    # same history twice (catch-up, `dozor import`) changes nothing in the archive file
+    """
+    DROP TRIGGER messages_fts_update;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages WHEN old.text IS NOT new.text BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    """,
 ]
