@@ -91,7 +91,7 @@ class _Writer:
         self.evidence = evidence
         self.summary = Summary(path=out)
         self.prev = GENESIS
-        self.copied: set[str] = set()
+        self.copied: dict[str, int] = {}  # file in the bundle → its size
 
     def open(self) -> None:
         if self.temp.exists():
@@ -119,7 +119,7 @@ class _Writer:
                              "edit_date": version.edit_date.isoformat(timespec="seconds") if version.edit_date else None,
                              "sha256": sha256(version.text.encode("utf-8"))})
             if media_file is not None:
-                self._entry({"type": "media", **where, "file": media_file, "size": found.media.size,
+                self._entry({"type": "media", **where, "file": media_file, "size": self.copied[media_file],
                              "sha256": found.media.sha256})
 
     def _copy_media(self, found: Record) -> str | None:
@@ -143,7 +143,7 @@ class _Writer:
         if digest.hexdigest() != media.sha256:
             raise ExportError(f"{source}: the file of message {found.message_id} of chat {found.chat.id} "
                               "no longer matches its SHA-256: the media store is damaged")
-        self.copied.add(name)
+        self.copied[name] = size
         self.summary.files += 1
         self.summary.bytes += size
         return name

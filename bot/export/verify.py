@@ -51,9 +51,12 @@ def verify(bundle: Path, trusted: Ed25519PublicKey | None = None) -> Verified:
     entries = []
     for number, line in enumerate(_read(bundle / MANIFEST).splitlines(), 1):
         try:
-            entries.append(json.loads(line))
+            entry = json.loads(line)
         except ValueError:
-            raise EvidenceError(f"{MANIFEST} line {number}: not a manifest entry (altered)") from None
+            entry = None
+        if not isinstance(entry, dict):
+            raise EvidenceError(f"{MANIFEST} line {number}: not a manifest entry (altered)")
+        entries.append(entry)
     problem = check_chain(entries)
     if problem:
         raise EvidenceError(problem)
@@ -90,15 +93,15 @@ def _check_contents(bundle: Path, entries: list[dict], lines: list[bytes]) -> tu
             version = _version_of(current, entry)
             if version is None:
                 raise EvidenceError(f"{label}: not in {MESSAGES}")
-            if hashlib.sha256(version.get("text", "").encode("utf-8")).hexdigest() != entry.get("sha256") \
-                    or version.get("seen_at") != entry.get("seen_at"):
+            if hashlib.sha256(str(version.get("text", "")).encode("utf-8")).hexdigest() != entry.get("sha256") \
+                    or version.get("seen_at") != entry.get("seen_at") or version.get("edit_date") != entry.get("edit_date"):
                 raise EvidenceError(f"{label}: the text or time in {MESSAGES} does not match its SHA-256")
         elif kind in ("media", "file"):
             name = entry.get("file") or ""
             path = (bundle / name).resolve()
             if not path.is_relative_to(bundle.resolve()) or not path.is_file():
                 raise EvidenceError(f"{label}: the file is missing from the bundle")
-            if _file_sha256(path) != entry.get("sha256"):
+            if _file_sha256(path) != entry.get("sha256") or (kind == "media" and path.stat().st_size != entry.get("size")):
                 raise EvidenceError(f"{label}: the file does not match its SHA-256 (altered)")
             files.add(path)
         else:

@@ -100,7 +100,7 @@ def create_app(settings: Settings, accounts: Accounts | None = None) -> Starlett
                                 limit=SEARCH_LIMIT)
         return page(request, "search.html", q=words, topic=topic or "", chat=chat_id, since=since, until=until,
                     hits=hits, limit=SEARCH_LIMIT, topics=await topic_counts(archive(request)),
-                    chats=await coverage(archive(request)), searched=bool(words or topic or chat_id or since or until))
+                    chats=await archive(request).chats(), searched=bool(words or topic or chat_id or since or until))
 
     async def message(request: Request) -> Response:
         chat_id = _int(request.path_params["chat_id"])  # marked ids are negative: no :int converter
