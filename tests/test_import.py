@@ -106,21 +106,39 @@ async def test_all_keeps_the_messages_that_match_nothing(tmp_path):
         assert (await archive.message(CHAT_ID, 3))["text"] == "Погода на вихідні: сонячно"
 
 
-def test_a_broken_export_is_named_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+def test_an_unreadable_export_is_named_and_nothing_is_written(tmp_path, monkeypatch, capsys):
     storage = tmp_path / "storage"
     storage.mkdir()
     monkeypatch.setenv("DOZOR_STORAGE", str(storage))
     monkeypatch.setenv("DOZOR_KEYWORDS", str(EXAMPLE_KEYWORDS))
     monkeypatch.chdir(tmp_path)
-    export = write_export(tmp_path / "bad", [message(1, T0, "ТЦК"), {"id": 2, "type": "message", "text": "x"}])
-    assert main(["import", str(export)]) == 2
-    error = capsys.readouterr().err
-    assert "message #2" in error and "no date" in error
-    assert not (storage / "archive.sqlite3").exists()
     (tmp_path / "notjson").mkdir()
     (tmp_path / "notjson" / "result.json").write_text("<html>", encoding="utf-8")
     assert main(["import", str(tmp_path / "notjson")]) == 2
     assert "not JSON" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "nowhere")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (storage / "archive.sqlite3").exists()
+
+
+def test_a_broken_message_is_named_and_kept_out_while_the_others_come_in(tmp_path, monkeypatch, capsys):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    monkeypatch.setenv("DOZOR_STORAGE", str(storage))
+    monkeypatch.setenv("DOZOR_KEYWORDS", str(EXAMPLE_KEYWORDS))
+    monkeypatch.chdir(tmp_path)
+    export = write_export(tmp_path / "bad", [message(1, T0, "ТЦК біля метро"),
+                                             {"id": 2, "type": "message", "text": "ТЦК без дати"},
+                                             message(3, T0, 42), message(4, T0, "ТЦК на мосту")])
+    for _ in range(2):
+        assert main(["import", str(export)]) == 1
+        error = capsys.readouterr().err
+        assert "message #2 (id 2): no date" in error and "message #3: text is neither" in error
+    with sqlite3.connect(storage / "archive.sqlite3") as db:
+        assert [r[0] for r in db.execute("SELECT message_id FROM messages ORDER BY 1")] == [1, 4]
+        # recorded once, however often the export is imported
+        assert [r for r in db.execute("SELECT stage, message_id FROM failures ORDER BY id")] == [
+            ("import", 2), ("import", 3)]
 
 
 def test_the_command_imports_and_reports(tmp_path, monkeypatch, capsys):
@@ -137,6 +155,18 @@ def test_the_command_imports_and_reports(tmp_path, monkeypatch, capsys):
 def test_an_unknown_chat_type_is_refused(tmp_path):
     with pytest.raises(ExportError, match="unknown type"):
         read_export(write_export(tmp_path / "x", [], chat_type="galaxy"))
+
+
+def test_an_account_export_brings_every_chat_and_names_the_unreadable_one(tmp_path):
+    import json
+    single = json.loads(small_export(tmp_path / "one").read_text(encoding="utf-8"))
+    group = {"name": "Оболонь чат", "type": "private_supergroup", "id": 555, "messages": [
+        message(1, T0, "ТЦК біля Героїв Дніпра")]}
+    (tmp_path / "one" / "result.json").write_text(json.dumps(
+        {"chats": {"list": [single, {"name": "?", "type": "galaxy", "id": 1}, group]}}), encoding="utf-8")
+    export = read_export(tmp_path / "one")
+    assert [(c.chat.id, c.chat.kind) for c in export.chats] == [(CHAT_ID, "channel"), (-1000000000555, "group")]
+    assert len(export.refused) == 1 and "chat #2" in export.refused[0] and "galaxy" in export.refused[0]
 
 
 async def test_a_later_export_with_an_edit_adds_a_version_and_search_follows_it(tmp_path):

@@ -39,11 +39,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"dozor import: {error}", file=sys.stderr)
         return 2
     report = asyncio.run(_import(settings, rules, export, args.all))
+    problems = [*report.refused, *(reason for chat in report.chats for reason in chat.broken)]
+    for problem in problems:
+        print(f"dozor import: {export.path}: {problem}", file=sys.stderr)
     for chat in report.chats:
         print(f"{chat.title} ({chat.chat_id}): {chat.read} messages read, {chat.service} service messages passed; "
               f"{chat.archived} archived ({chat.matched} matched), {chat.edited} with a newer text kept as a version; "
-              f"{chat.media_stored} files stored, {chat.media_missing} not in the export")
-    return 0
+              f"{chat.media_stored} files stored, {chat.media_missing} not in the export"
+              + (f"; {len(chat.broken)} unreadable, left out" if chat.broken else ""))
+    if problems:
+        print(f"dozor import: {len(problems)} item(s) could not be read; they wait in the failures table",
+              file=sys.stderr)
+    return 1 if problems else 0
 
 
 async def _import(settings, rules, export, keep_all):

@@ -61,11 +61,9 @@ class Summary:
 
 async def export(archive: Archive, storage: Path, out: Path, selection: Selection = Selection(),
                  key: Ed25519PrivateKey | None = None, batch: int = 500) -> Summary:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"{out} already exists and is not empty: choose a new folder")
     writer = _Writer(out, storage, evidence=key is not None)
-    await asyncio.to_thread(writer.open)
     try:
+        await asyncio.to_thread(writer.open)
         pending: list[Record] = []
         async for found in records(archive, chat_id=selection.chat_id, topic=selection.topic,
                                    since=selection.since, until=selection.until, batch=batch):
@@ -94,6 +92,8 @@ class _Writer:
         self.copied: dict[str, int] = {}  # file in the bundle → its size
 
     def open(self) -> None:
+        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
+            raise ExportError(f"{self.out} already exists and is not empty: choose a new folder")
         if self.temp.exists():
             shutil.rmtree(self.temp)  # left by an export that was killed
         (self.temp / MEDIA).mkdir(parents=True, mode=0o700)

@@ -5,6 +5,8 @@
         chat.chat                 # Chat with the marked id, as if Telethon had resolved it
         for item in chat.items:   # ImportedPost: a Post and where its file is, if exported
             item.post, item.file, item.missing
+        chat.broken               # messages that could not be read, each with the reason
+    export.refused                # chats that could not be read at all
 
 Pure apart from reading the one file: no archive, no Telegram.
 
@@ -52,16 +54,24 @@ class ImportedPost:
 
 
 @dataclass(frozen=True, slots=True)
+class Broken:
+    message_id: int | None
+    reason: str  # names the chat and the message's place in the export
+
+
+@dataclass(frozen=True, slots=True)
 class ImportedChat:
     chat: Chat
     items: tuple[ImportedPost, ...]
     service_messages: int  # joins, pins, title changes: counted, nothing to archive
+    broken: tuple[Broken, ...] = ()  # one unreadable message never keeps the others out
 
 
 @dataclass(frozen=True, slots=True)
 class DesktopExport:
     path: Path
     chats: tuple[ImportedChat, ...]
+    refused: tuple[str, ...] = ()  # chats of an account export that could not be read, and why
 
 
 def read_export(path: Path) -> DesktopExport:
@@ -83,28 +93,43 @@ def read_export(path: Path) -> DesktopExport:
         found = data["chats"]["list"]
     else:
         raise ExportError(f"{path}: not a Telegram Desktop export (no \"messages\" and no \"chats\")")
-    return DesktopExport(path=path, chats=tuple(read_chat(raw, path.parent, path) for raw in found))
+    chats, refused = [], []
+    for number, raw in enumerate(found, 1):
+        try:
+            chats.append(read_chat(raw, path.parent))
+        except ExportError as error:
+            refused.append(f"chat #{number}: {error}")
+    if not chats and refused:
+        raise ExportError(f"{path}: {refused[0]}")
+    return DesktopExport(path=path, chats=tuple(chats), refused=tuple(refused))
 
 
-def read_chat(raw: dict, folder: Path, source: Path | str = "result.json") -> ImportedChat:
-    chat = chat_of(raw, source)
-    items, service = [], 0
-    for number, message in enumerate(raw.get("messages") or [], 1):
-        where = f"{source}: chat {chat.title!r}, message #{number}"
+def read_chat(raw: dict, folder: Path) -> ImportedChat:
+    chat = chat_of(raw)
+    items, service, broken = [], 0, []
+    messages = raw.get("messages")
+    for number, message in enumerate(messages if isinstance(messages, list) else [], 1):
+        where = f"chat {chat.title!r}, message #{number}"
         if not isinstance(message, dict) or not isinstance(message.get("id"), int):
-            raise ExportError(f"{where}: not a message with an id")
+            broken.append(Broken(None, f"{where}: not a message with an id"))
+            continue
         if message.get("type", "message") != "message":
             service += 1
             continue
-        items.append(imported_post(message, chat.id, folder, where))
-    return ImportedChat(chat=chat, items=tuple(items), service_messages=service)
+        try:
+            items.append(imported_post(message, chat.id, folder, where))
+        except ExportError as error:
+            broken.append(Broken(message["id"], str(error)))
+    return ImportedChat(chat=chat, items=tuple(items), service_messages=service, broken=tuple(broken))
 
 
-def chat_of(raw: dict, source: Path | str = "result.json") -> Chat:
+def chat_of(raw: dict) -> Chat:
+    if not isinstance(raw, dict):
+        raise ExportError("not a chat object")
     kind_name = raw.get("type")
     bare = raw.get("id")
     if kind_name not in _CHAT_TYPES or not isinstance(bare, int):
-        raise ExportError(f"{source}: chat {raw.get('name')!r} has an unknown type {kind_name!r} or no id")
+        raise ExportError(f"chat {raw.get('name')!r} has an unknown type {kind_name!r} or no id")
     kind = _CHAT_TYPES[kind_name]
     if kind_name == "private_group":
         marked = -abs(bare)
@@ -124,7 +149,7 @@ def imported_post(message: dict, chat_id: int, folder: Path, where: str = "messa
         chat_id=chat_id,
         message_id=message["id"],
         date=date,
-        text=plain_text(message.get("text", "")),
+        text=plain_text(message.get("text", ""), where),
         author_id=_author_id(message.get("from_id")),
         author_name=message.get("from") or message.get("author"),
         reply_to=message.get("reply_to_message_id"),
@@ -135,10 +160,12 @@ def imported_post(message: dict, chat_id: int, folder: Path, where: str = "messa
     return ImportedPost(post=post, file=file, missing=missing)
 
 
-def plain_text(text: str | list) -> str:
+def plain_text(text: str | list, where: str = "message") -> str:
     """Desktop's text, a string or a list of strings and entities, as the plain message text."""
     if isinstance(text, str):
         return text
+    if not isinstance(text, list) or not all(isinstance(p, (str, dict)) for p in text):
+        raise ExportError(f"{where}: text is neither a string nor a list of parts")
     return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in text)
 
 
@@ -153,7 +180,7 @@ def moment(message: dict, field: str, where: str = "message") -> datetime | None
         # exports before 2021 carry only the exporting computer's local time: taken as UTC
         parsed = datetime.fromisoformat(local)
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):
         raise ExportError(f"{where}: {field} is not a time: {message.get(field)!r}") from None
 
 

@@ -7,6 +7,8 @@ The same idempotent write as live and history reads (`Archive.ingest`, keyed on 
 message id): importing an export twice changes nothing, and a message already archived keeps
 its versions (an export older than an edit we hold is ignored; a newer text becomes a version).
 The checkpoint is left alone: an export says nothing about what the account has read live.
+A message the export spells wrongly waits in the failures table (stage "import") with the
+reason, once however often the export is imported; the others are imported.
 Exported files go into the content-addressed store; a file the export left out is marked
 failed with the reason, so `dozor media retry` can still fetch it from Telegram.
 """
@@ -40,16 +42,20 @@ class ChatReport:
     edited: int = 0  # archived messages whose text differed: a version was kept
     media_stored: int = 0
     media_missing: int = 0
+    broken: list[str] = field(default_factory=list)  # why messages were left out
 
 
 @dataclass(slots=True)
 class ImportReport:
     chats: list[ChatReport] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # chats of the export that could not be read
 
 
 async def import_export(archive: Archive, store: MediaStore, rules: Rules, export: DesktopExport,
                         keep_all: bool = False) -> ImportReport:
-    report = ImportReport()
+    report = ImportReport(refused=list(export.refused))
+    for reason in export.refused:
+        await _record_once(archive, None, None, reason)
     for imported in export.chats:
         report.chats.append(await import_chat(archive, store, rules, imported, keep_all))
     return report
@@ -66,7 +72,9 @@ async def import_chat(archive: Archive, store: MediaStore, rules: Rules, importe
     if keep_all and not chat.keep_all:
         chat = type(chat)(id=chat.id, title=chat.title, username=chat.username, kind=chat.kind, keep_all=True)
     report = ChatReport(title=chat.title, chat_id=chat.id, read=len(imported.items),
-                        service=imported.service_messages)
+                        service=imported.service_messages, broken=[b.reason for b in imported.broken])
+    for broken in imported.broken:
+        await _record_once(archive, chat.id, broken.message_id, broken.reason)
     items = list(imported.items)
     for start in range(0, len(items), BATCH):
         batch = items[start:start + BATCH]
@@ -81,6 +89,12 @@ async def import_chat(archive: Archive, store: MediaStore, rules: Rules, importe
                 report.media_stored += outcome == "stored"
                 report.media_missing += outcome == "missing"
     return report
+
+
+async def _record_once(archive: Archive, chat_id: int | None, message_id: int | None, reason: str) -> None:
+    known = {(f["chat_id"], f["message_id"], f["reason"]) for f in await archive.failures("import")}
+    if (chat_id, message_id, reason) not in known:
+        await archive.record_failure("import", reason, chat_id, message_id)
 
 
 async def _media(archive: Archive, store: MediaStore, item: ImportedPost) -> str | None:

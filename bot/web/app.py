@@ -9,6 +9,7 @@ for them, with their recorded type. Times are shown in DIGEST_TZ, with UTC on a 
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -114,8 +115,8 @@ def create_app(settings: Settings, accounts: Accounts | None = None) -> Starlett
         found = await referenced_file(archive(request), sha256) if SHA256.fullmatch(sha256) else None
         if found is None:
             raise HTTPException(404, "No such file in the archive.")
-        path = (settings.storage / found.path).resolve()
-        if not path.is_relative_to(settings.media_dir.resolve()) or not path.is_file():
+        path = await asyncio.to_thread(_stored_file, settings.storage, settings.media_dir, found.path)
+        if path is None:
             raise HTTPException(404, "The file is recorded but missing from the media store.")
         kind = found.mime_type or INLINE.get(found.kind) or "application/octet-stream"
         inline = found.kind in INLINE and SAFE_INLINE_TYPES.fullmatch(kind) is not None
@@ -153,6 +154,12 @@ def create_app(settings: Settings, accounts: Accounts | None = None) -> Starlett
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                      exception_handlers={HTTPException: not_found})
+
+
+def _stored_file(storage: Path, media_dir: Path, relative: str) -> Path | None:
+    """The file under the media folder, or None: a recorded path never leads outside it."""
+    path = (storage / relative).resolve()
+    return path if path.is_relative_to(media_dir.resolve()) and path.is_file() else None
 
 
 def _day(text: str | None) -> date | None:
