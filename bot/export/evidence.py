@@ -71,17 +71,25 @@ def describe(entry: dict) -> str:
     return f"file {entry.get('file')}"
 
 
+def check_link(entry: dict, position: int, prev: str) -> str | None:
+    """What is wrong with the entry at `position` (1-based) after an entry hashed `prev`, in words."""
+    label = f"entry {position} ({describe(entry)})"
+    if entry.get("n") != position:
+        return f"{label}: numbered {entry.get('n')}, so an entry before it was removed or added"
+    if entry.get("prev") != prev:
+        return f"{label}: does not follow from entry {position - 1}, which was changed, removed or added"
+    if entry.get("hash") != entry_hash(entry):
+        return f"{label}: altered (its hash does not match its content)"
+    return None
+
+
 def check_chain(entries: list[dict]) -> str | None:
     """The first entry whose own hash or link to its predecessor is wrong, said in words."""
     prev = GENESIS
     for position, entry in enumerate(entries, 1):
-        label = f"entry {position} ({describe(entry)})"
-        if entry.get("n") != position:
-            return f"{label}: numbered {entry.get('n')}, so an entry before it was removed or added"
-        if entry.get("prev") != prev:
-            return f"{label}: does not follow from entry {position - 1}, which was changed, removed or added"
-        if entry.get("hash") != entry_hash(entry):
-            return f"{label}: altered (its hash does not match its content)"
+        problem = check_link(entry, position, prev)
+        if problem:
+            return problem
         prev = entry["hash"]
     return None
 
