@@ -183,3 +183,25 @@ async def test_a_later_export_with_an_edit_adds_a_version_and_search_follows_it(
                                                    "Оновлено: ТЦК вже поїхали з Лук'янівської"]
         assert [h.message_id for h in await search(archive, "поїхали Лук'янівської")] == [2]
         assert await search(archive, "пакують") == []  # the index holds the current text only
+
+
+async def test_the_media_of_a_live_message_is_left_alone_by_an_import(tmp_path):
+    from bot.archive import media as media_queries
+    from bot.model import MediaRef
+    storage = tmp_path / "storage"
+    chat = Chat(id=CHAT_ID, title="Київ новини", username="kyiv_news")
+    text = "Відео з ТЦК на Оболоні"
+    async with Archive.opened(storage / "archive.sqlite3", must_exist=False) as archive:
+        await archive.save_chat(chat, "@kyiv_news")
+        await archive.ingest(chat, [(Post(CHAT_ID, 6, T0 + timedelta(minutes=5), text,
+                                          media=MediaRef("video", 777, "video/mp4", 5_000_000)),
+                                     MatchResult(matches=(Match("enlistment_centre", "tck", "ТЦК", 8, 11),)))])
+    await run_import(storage, small_export(tmp_path / "ChatExport"))
+    async with Archive.opened(storage / "archive.sqlite3") as archive:
+        video = await media_queries.file_of(archive, CHAT_ID, 6)
+        assert (video["status"], video["telegram_id"]) == ("pending", 777)  # the service still fetches it
+        assert (await media_queries.file_of(archive, CHAT_ID, 4))["status"] == "done"  # the photo came in
+        await media_queries.mark_done(archive, video["id"], "ab" * 32, "media/x.mp4", 5_000_000)
+    before = dump(storage / "archive.sqlite3")
+    await run_import(storage, small_export(tmp_path / "ChatExport"))
+    assert dump(storage / "archive.sqlite3") == before  # a downloaded file is not queued again

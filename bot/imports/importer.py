@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.archive import Archive
 from bot.archive import media as media_queries
@@ -78,14 +78,19 @@ async def import_chat(archive: Archive, store: MediaStore, rules: Rules, importe
     items = list(imported.items)
     for start in range(0, len(items), BATCH):
         batch = items[start:start + BATCH]
+        # a message archived before keeps its own media queue: the service may still fetch its file
+        known_before = await media_queries.archived_ids(archive, chat.id, [i.post.message_id for i in batch])
         results = await asyncio.to_thread(lambda: [match(rules, i.post.text, chat) for i in batch])
-        done = await archive.ingest(chat, [(i.post, r) for i, r in zip(batch, results)], advance_checkpoint=False)
+        # an export names no Telegram file id, so for a message archived before it cannot say
+        # whether the file changed: only the text is compared, the media queue is left alone
+        posts = [replace(i.post, media=None) if i.post.message_id in known_before else i.post for i in batch]
+        done = await archive.ingest(chat, list(zip(posts, results)), advance_checkpoint=False)
         report.archived += done.archived
         report.matched += done.matched
         report.edited += done.edited
         for item in batch:
             if item.post.media is not None:
-                outcome = await _media(archive, store, item)
+                outcome = await _media(archive, store, item, item.post.message_id not in known_before)
                 report.media_stored += outcome == "stored"
                 report.media_missing += outcome == "missing"
     return report
@@ -97,13 +102,14 @@ async def _record_once(archive: Archive, chat_id: int | None, message_id: int | 
         await archive.record_failure("import", reason, chat_id, message_id)
 
 
-async def _media(archive: Archive, store: MediaStore, item: ImportedPost) -> str | None:
-    """Store the exported file of an archived message, unless it is stored already."""
+async def _media(archive: Archive, store: MediaStore, item: ImportedPost, new: bool) -> str | None:
+    """Store the exported file of an archived message, unless it is stored already; a file
+    the export lacks is marked failed only for a message this import brought in."""
     found = await media_queries.file_of(archive, item.post.chat_id, item.post.message_id)
     if found is None or found["status"] == "done":
         return None  # not archived (did not match), or its file is already kept
     if item.file is None:
-        if found["status"] == "pending":
+        if new and found["status"] == "pending":
             await media_queries.mark_failed(archive, found["id"], item.missing or "not in the Telegram Desktop export")
             return "missing"
         return None
