@@ -226,4 +226,9 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
     END;
     """,
+    # 11: the viewer's chats page (counts, oldest and newest per chat) and a chat's newest
+    # messages read this index alone instead of every message's row
+    """
+    CREATE INDEX messages_by_chat_date ON messages (chat_id, date, matched, deleted_at);
+    """,
 ]
