@@ -96,13 +96,6 @@ async def records(archive: Archive, *, chat_id: int | None = None, topic: str | 
         params["after_date"], params["after_id"] = rows[-1]["date"], rows[-1]["id"]
 
 
-async def count(archive: Archive, *, chat_id: int | None = None, topic: str | None = None,
-                since: datetime | None = None, until: datetime | None = None) -> int:
-    row = await archive.row(f"SELECT COUNT(*) FROM messages m WHERE 1 {_SELECTED}",
-                            {"topic": topic, "chat": chat_id, "since": iso(since), "until": iso(until)})
-    return row[0]
-
-
 async def record(archive: Archive, chat_id: int, message_id: int) -> Record | None:
     rows = await archive.rows(f"{_MESSAGES} WHERE m.chat_id = ? AND m.message_id = ?", (chat_id, message_id))
     found = await _complete(archive, rows)
