@@ -182,7 +182,12 @@ def test_the_commands_export_and_verify(storage, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DOZOR_STORAGE", str(storage))
     monkeypatch.chdir(tmp_path)
     assert main(["export", "--out", str(tmp_path / "b"), "--topic", "enlistment_centre", "--evidence"]) == 0
-    assert "4 messages" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 messages" in out and "1 media files are not in the archive" in out
+    assert main(["export", "--out", str(tmp_path / "kyiv"), "--chat", "@kyiv_news"]) == 0
+    assert "3 messages" in capsys.readouterr().out
+    assert main(["export", "--out", str(tmp_path / "none"), "--chat", "@nobody"]) == 1
+    assert "no chat of that name" in capsys.readouterr().err
     assert main(["verify", str(tmp_path / "b")]) == 0
     assert "intact: 4 messages, 3 media files" in capsys.readouterr().out
     assert main(["export", "--public-key"]) == 0

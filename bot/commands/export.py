@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ HELP = "export messages with their media to JSON Lines and CSV; --evidence signs
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="a new folder to write into")
-    parser.add_argument("--chat", type=int, help="only this chat (marked id, as in `dozor status --json`)")
+    parser.add_argument("--chat", help="only this chat: @username or marked id (as in `dozor status --json`)")
     parser.add_argument("--topic", help="only messages that matched this topic")
     parser.add_argument("--days", type=float, help="only the last N days")
     parser.add_argument("--since", type=_local_time, help="from this local date/time (YYYY-MM-DD[THH:MM])")
@@ -62,6 +63,9 @@ def main(args: argparse.Namespace) -> int:
         return 1
     print(f"{summary.messages} messages ({summary.versions} versions), {summary.files} media files "
           f"({summary.bytes / 1e6:.1f} MB) in {summary.path}")
+    if summary.files_missing:
+        print(f"{summary.files_missing} media files are not in the archive (not downloaded, skipped or failed: "
+              "see `dozor media`); their messages say so")
     if key is not None:
         print(f"evidence: {summary.entries} entries signed with key {fingerprint(key.public_key())}; "
               f"check with `dozor verify {summary.path}`")
@@ -70,4 +74,19 @@ def main(args: argparse.Namespace) -> int:
 
 async def _export(settings, out, selection, key):
     async with Archive.opened(settings.archive_path) as archive:
+        if selection.chat_id is not None:
+            selection = replace(selection, chat_id=await _chat_id(archive, selection.chat_id))
         return await export(archive, settings.storage, out, selection, key)
+
+
+async def _chat_id(archive: Archive, given: str) -> int:
+    try:
+        return int(given)
+    except ValueError:
+        pass
+    name = given.strip().removeprefix("https://").removeprefix("t.me/").lstrip("@").lower()
+    for chat in await archive.chats():
+        if chat.username and chat.username.lower() == name:
+            return chat.id
+    raise ExportError(f"--chat {given}: no chat of that name in the archive; give its marked id "
+                      "(`dozor status --json`)")

@@ -56,6 +56,7 @@ class Summary:
     versions: int = 0
     files: int = 0
     bytes: int = 0
+    files_missing: int = 0  # media the archive has not stored (pending, skipped, failed): listed, not copied
     entries: int = 0  # manifest entries, for evidence
 
 
@@ -124,7 +125,10 @@ class _Writer:
 
     def _copy_media(self, found: Record) -> str | None:
         media = found.media
-        if media is None or media.status != "done" or not media.path:
+        if media is None:
+            return None
+        if media.status != "done" or not media.path:
+            self.summary.files_missing += 1
             return None
         name = f"{MEDIA}/{media.sha256}{PurePosixPath(media.path).suffix}"
         if name in self.copied:  # the same file in several messages is copied once
