@@ -147,9 +147,11 @@ def test_the_command_imports_and_reports(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DOZOR_STORAGE", str(storage))
     monkeypatch.setenv("DOZOR_KEYWORDS", str(EXAMPLE_KEYWORDS))
     monkeypatch.chdir(tmp_path)
-    assert main(["import", str(small_export(tmp_path / "ChatExport").parent)]) == 0
+    assert main(["import", str(small_export(tmp_path / "ChatExport").parent), "--username", "@kyiv_news"]) == 0
     out = capsys.readouterr().out
     assert "5 messages read" in out and "4 archived" in out and "1 files stored" in out
+    with sqlite3.connect(storage / "archive.sqlite3") as db:
+        assert db.execute("SELECT username FROM chats").fetchall() == [("kyiv_news",)]  # links to t.me/kyiv_news/…
 
 
 def test_an_unknown_chat_type_is_refused(tmp_path):

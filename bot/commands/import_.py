@@ -2,6 +2,7 @@
 
     dozor import ~/Downloads/ChatExport_2026-11-20      # the folder or its result.json
     dozor import export/result.json --all            # keep every message, not only matches
+    dozor import export --username kyiv_news         # the chat's public name, which Desktop leaves out
 
 For history older than the account can read, or chats that have since been closed. Messages are
 matched like live posts; files in the export are stored by hash. Importing twice changes nothing.
@@ -28,6 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("export", type=Path, help="the export's folder or its result.json (JSON format)")
     parser.add_argument("--all", action="store_true",
                         help="archive every message of the export, not only those that match a topic")
+    parser.add_argument("--username", help="the chat's public @name (Desktop does not export it): links to "
+                                           "the originals and rules that name the chat then work")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,7 +41,11 @@ def main(args: argparse.Namespace) -> int:
     except ExportError as error:
         print(f"dozor import: {error}", file=sys.stderr)
         return 2
-    report = asyncio.run(_import(settings, rules, export, args.all))
+    username = args.username.strip().lstrip("@") if args.username else None
+    if username and len(export.chats) != 1:
+        print("dozor import: --username names one chat, and this export holds several", file=sys.stderr)
+        return 2
+    report = asyncio.run(_import(settings, rules, export, args.all, username))
     problems = [*report.refused, *(reason for chat in report.chats for reason in chat.broken)]
     for problem in problems:
         print(f"dozor import: {export.path}: {problem}", file=sys.stderr)
@@ -53,8 +60,8 @@ def main(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-async def _import(settings, rules, export, keep_all):
+async def _import(settings, rules, export, keep_all, username):
     # no store.prepare(): it removes half-written files, and the service may be downloading now
     store = MediaStore(settings.media_dir)
     async with Archive.opened(settings.archive_path, must_exist=False) as archive:
-        return await import_export(archive, store, rules, export, keep_all)
+        return await import_export(archive, store, rules, export, keep_all, username)

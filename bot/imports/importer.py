@@ -52,21 +52,23 @@ class ImportReport:
 
 
 async def import_export(archive: Archive, store: MediaStore, rules: Rules, export: DesktopExport,
-                        keep_all: bool = False) -> ImportReport:
+                        keep_all: bool = False, username: str | None = None) -> ImportReport:
+    """`username`: the public name of the one chat exported, which Desktop does not write down;
+    rules that name the chat (@name) then apply to it as they do live."""
     report = ImportReport(refused=list(export.refused))
     for reason in export.refused:
         await _record_once(archive, None, None, reason)
     for imported in export.chats:
-        report.chats.append(await import_chat(archive, store, rules, imported, keep_all))
+        report.chats.append(await import_chat(archive, store, rules, imported, keep_all, username))
     return report
 
 
 async def import_chat(archive: Archive, store: MediaStore, rules: Rules, imported: ImportedChat,
-                      keep_all: bool = False) -> ChatReport:
+                      keep_all: bool = False, username: str | None = None) -> ChatReport:
     known = {c.id: c for c in await archive.chats()}
     chat = known.get(imported.chat.id)
     if chat is None:
-        chat = imported.chat
+        chat = replace(imported.chat, username=username)
         await archive.save_chat(chat)
     # a chat the service already watches keeps its username and settings; --all only widens
     if keep_all and not chat.keep_all:
