@@ -17,7 +17,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from bot.archive import from_iso, iso, utcnow
+from bot.archive import from_iso, utcnow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -56,7 +56,7 @@ class WebUsers:
             known = db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is not None
             db.execute("""INSERT INTO users (name, hash, changed_at) VALUES (?, ?, ?)
                           ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at""",
-                       (name, hashed, iso(utcnow())))
+                       (name, hashed, utcnow().isoformat()))  # to the microsecond: see Accounts.still_valid
         return not known
 
     def remove(self, name: str) -> bool:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.archive import iso, utcnow
+from bot.archive import utcnow
 
 OPEN_PATHS = ("/login", "/favicon.ico")
 FAILED_LOGIN_PAUSE = 1.0  # seconds: slows guessing without blocking anyone else
@@ -116,7 +116,8 @@ def login(accounts, templates):
             return templates.TemplateResponse(request, "login.html", {
                 "user": None, "next": next_page, "error": "Wrong name or password."}, status_code=401)
         request.session.clear()
-        request.session.update(user=name, since=iso(utcnow()), csrf=secrets.token_urlsafe(32))
+        # to the microsecond, so a password changed right after a sign-in still ends that session
+        request.session.update(user=name, since=utcnow().isoformat(), csrf=secrets.token_urlsafe(32))
         return RedirectResponse(next_page, status_code=303)
 
     return handle
