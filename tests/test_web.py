@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from bot.config import Settings
 from bot.web.accounts import Accounts
 from bot.web.app import create_app
-from tests.archive_samples import JPEG, KYIV, LVIV, PDF, T0, fill
+from tests.archive_samples import JPEG, KYIV, LVIV, OGG, PDF, T0, fill
 from tests.conftest import EXAMPLE_KEYWORDS
 
 PASSWORD = "correct horse battery"
@@ -114,7 +114,10 @@ def test_files_are_served_with_their_type_only_when_archived(client):
     assert response.content == PDF and response.headers["content-type"] == "application/octet-stream"
     assert 'attachment; filename="povistka.pdf"' in response.headers["content-disposition"]
     voice = client.get(f"/message/{LVIV.id}/11").text
-    assert re.search(r'<audio controls preload="metadata" src="/media/[0-9a-f]{64}">', voice)
+    played = re.search(r'<audio controls preload="metadata" src="(/media/[0-9a-f]{64})">', voice).group(1)
+    response = client.get(played)
+    assert response.headers["content-type"] == "audio/ogg" and response.content == OGG
+    assert response.headers["content-disposition"].startswith("inline")
     assert "video: pending" in client.get(f"/message/{LVIV.id}/12").text
     assert client.get("/media/" + "ab" * 32).status_code == 404
     assert client.get("/media/..%2F..%2Farchive.sqlite3").status_code == 404
