@@ -68,7 +68,13 @@ def page(served):
 def sign_in(page, password=PASSWORD):
     page.fill("input[name=name]", "olena")
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    follow(page, "button[type=submit]")
+
+
+def follow(page, target):
+    """Click and wait until the page it leads to has loaded (a busy machine must not race it)."""
+    with page.expect_navigation(wait_until="load"):
+        (page.locator(target) if isinstance(target, str) else target).click()
 
 
 def test_sign_in_search_and_open_a_deleted_message(page):
@@ -82,7 +88,7 @@ def test_sign_in_search_and_open_a_deleted_message(page):
     assert hits.count() == 1 and hits.first.locator("mark").inner_text() == "СЗЧ"
     assert hits.first.locator(".mark").inner_text() == "deleted"
 
-    hits.first.locator("a").first.click()
+    follow(page, hits.first.locator("a").first)
     assert page.url.endswith(f"/message/{KYIV.id}/2")
     assert "Deleted on Telegram" in page.get_by_role("status").inner_text()
     assert page.locator("p.text mark").first.inner_text() == "СЗЧ"
@@ -93,8 +99,8 @@ def test_a_photo_is_shown_and_versions_are_listed(page):
     page.goto(page.base + "/search")
     sign_in(page)
     page.fill("input[name=q]", "ТРЦ")
-    page.click("form[role=search] button")
-    page.locator("ol.hits li a").first.click()
+    follow(page, "form[role=search] button")
+    follow(page, page.locator("ol.hits li a").first)
     image = page.locator(".media img")
     assert image.evaluate("img => img.complete && img.naturalWidth") == 1  # the browser decoded the JPEG
     assert page.locator("p.text").first.inner_text().endswith("<script>alert(1)</script>")  # shown, not run
@@ -108,6 +114,6 @@ def test_sign_out(page):
     page.goto(page.base + "/")
     sign_in(page)
     assert page.locator("table.chats").is_visible()
-    page.click("form.logout button")
+    follow(page, "form.logout button")
     page.goto(page.base + "/")
     assert "/login" in page.url
