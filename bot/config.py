@@ -33,7 +33,7 @@ DEFAULT_CONFIG = Path("config.env")
 EXAMPLE_CONFIG = "config.example.env"
 MEDIA_KINDS = ("photo", "video", "round", "voice", "audio", "document", "gif", "sticker")
 SECRET_FIELDS = {"api_hash", "digest_bot_token"}
-OUR_PREFIXES = ("DOZOR_", "DIGEST_", "TG_", "MEDIA_", "DESK_", "SPIKE_")  # an unknown name with one of these is a typo
+OUR_PREFIXES = ("DOZOR_", "DIGEST_", "TG_", "MEDIA_", "DESK_", "SPIKE_", "WEB_")  # an unknown name with one of these is a typo
 
 
 class ConfigError(Exception):
@@ -205,6 +205,7 @@ Count = Annotated[int, *_whole(1, 100_000)]
 Threshold = Annotated[Annotated[int, Field(ge=1, le=100_000)] | None, checked()]  # unset: off
 Factor = Annotated[Annotated[float, Field(gt=0, le=1_000, allow_inf_nan=False)] | None, checked()]
 Minutes = Annotated[float, *_number(24 * 60)]
+Port = Annotated[int, *_whole(1, 65535)]
 Editors = Annotated[tuple[str, ...], checked(_editors)]
 Cities = Annotated[tuple[tuple[str, tuple[str, ...]], ...], checked(_cities)]
 
@@ -254,6 +255,12 @@ class Settings:
     spike_chat_factor: Factor = var("SPIKE_CHAT_FACTOR")  # times a chat's usual rate
     spike_chat_min: Count = var("SPIKE_CHAT_MIN", 5)  # fewest matches that count as a chat's surge
     spike_cities: Cities = var("SPIKE_CITIES", ())  # (city, chat references)
+    # the web viewer (`dozor web`): where it listens, how long a sign-in lasts, whether the
+    # session cookie is kept to HTTPS (behind a TLS reverse proxy)
+    web_host: Text = var("WEB_HOST", "127.0.0.1")
+    web_port: Port = var("WEB_PORT", 8080)
+    web_session_hours: Hours = var("WEB_SESSION_HOURS", 12.0)
+    web_https: YesNo = var("WEB_HTTPS", False)
     # where the settings came from (not a setting): None when no file was read
     config_file: Path | None = field(default=None, compare=False)
 

@@ -286,4 +286,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE failures ADD COLUMN resolved_at TEXT;
     CREATE INDEX failures_current ON failures (chat_id, message_id) WHERE resolved_at IS NULL;
     """,
+    # 14: a re-read whose text did not change leaves the full-text index alone, so reading the
+    # same history twice (catch-up, `dozor import`) changes nothing in the archive file
+    """
+    DROP TRIGGER messages_fts_update;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages WHEN old.text IS NOT new.text BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    """,
+    # 15: the viewer's chats page (counts, oldest and newest per chat) and a chat's newest
+    # messages read this index alone instead of every message's row
+    """
+    CREATE INDEX messages_by_chat_date ON messages (chat_id, date, matched, deleted_at);
+    """,
 ]

@@ -1,0 +1,1 @@
+"""History from outside the live account: Telegram Desktop exports (`dozor import`)."""
