@@ -51,6 +51,8 @@ class Settings:
     media_types: tuple[str, ...] = MEDIA_KINDS
     media_workers: int = 2
     log_level: str = "INFO"
+    # the learned second opinion: "shipped" (the model in the package), "off", or a model file
+    model: str = "shipped"
 
     @property
     def session_path(self) -> Path:
@@ -170,6 +172,12 @@ def _non_empty(text: str) -> str:
     return text.strip()
 
 
+def _model(text: str) -> str:
+    # a path, or one of two words; a missing file is reported where the model is loaded, with the path
+    value = _non_empty(text)
+    return value.lower() if value.lower() in {"shipped", "off"} else value
+
+
 VARIABLES = {
     "TG_API_ID": ("api_id", _positive_int),
     "TG_API_HASH": ("api_hash", _non_empty),
@@ -190,6 +198,7 @@ VARIABLES = {
     "MEDIA_TYPES": ("media_types", _media_types),
     "MEDIA_WORKERS": ("media_workers", _positive_int),
     "LOG_LEVEL": ("log_level", _log_level),
+    "DOZOR_MODEL": ("model", _model),
 }
 
 

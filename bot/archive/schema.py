@@ -217,4 +217,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX labels_by_message ON labels (chat_id, message_id, topic);
     CREATE INDEX labels_by_topic ON labels (topic);
     """,
+    # 10: topics the model suspects in a message but is not sure of: the digest's "to review"
+    """
+    CREATE TABLE model_reviews (
+        message  INTEGER NOT NULL REFERENCES messages(id),
+        topic    TEXT NOT NULL,
+        score    REAL NOT NULL,                   -- the model's probability, 0–1
+        PRIMARY KEY (message, topic)
+    ) WITHOUT ROWID;
+    """,
 ]
