@@ -42,38 +42,51 @@ class Classifier:
         logits = np.asarray(X @ self.stored.weights) + self.stored.bias
         return 1.0 / (1.0 + np.exp(-logits))
 
+    def _neighbour_vectors(self):
+        """Features × examples, made once: transposing on every call cost more than the product."""
+        if self._neighbours is None:
+            self._neighbours = vectorise([n["text"] for n in self.stored.neighbours]).T.tocsr()
+        return self._neighbours
+
     def like(self, text: str, topic: str, k: int = NEIGHBOURS) -> list[dict]:
         """The k labelled examples of `topic` nearest to `text` (cosine over the same features)."""
-        candidates = [i for i, n in enumerate(self.stored.neighbours) if topic in n["topics"]]
-        if not candidates:
+        similarity = (vectorise([text]) @ self._neighbour_vectors()).toarray()[0]
+        return self._nearest(similarity, topic, k)
+
+    def _nearest(self, similarity: np.ndarray, topic: str, k: int = NEIGHBOURS) -> list[dict]:
+        candidates = np.array([i for i, n in enumerate(self.stored.neighbours) if topic in n["topics"]], dtype=int)
+        if not len(candidates):
             return []
-        if self._neighbours is None:
-            self._neighbours = vectorise([n["text"] for n in self.stored.neighbours])
-        similarity = (self._neighbours[candidates] @ vectorise([text]).T).toarray().ravel()
-        best = np.argsort(-similarity, kind="stable")[:k]
-        return [self.stored.neighbours[candidates[i]] for i in best]
+        best = candidates[np.argsort(-similarity[candidates], kind="stable")[:k]]
+        return [self.stored.neighbours[i] for i in best]
 
     def second_opinion(self, items: list[tuple[str, MatchResult]]) -> list[MatchResult]:
         """Each rules' result with the model's confident hits and review topics added."""
         if not items:
             return []
-        scores = self._scores(vectorise([prepare(text) for text, _ in items], normalised=True))
-        out = []
-        for (text, result), row in zip(items, scores):
-            out.append(self._decide(text, result, row))
+        X = vectorise([prepare(text) for text, _ in items], prepared=True)
+        scores = self._scores(X)
+        thresholds = [self.stored.thresholds[t] for t in self.topics]
+        # the usual message is far below every review threshold: decided without a Python loop
+        review = np.array([th.review for th in thresholds])
+        rows = np.flatnonzero((scores >= review).any(axis=1))
+        out = [result for _, result in items]
+        if not len(rows) or not self.stored.neighbours:
+            similarity = np.zeros((len(rows), len(self.stored.neighbours)))
+        else:
+            similarity = (X[rows] @ self._neighbour_vectors()).toarray()
+        for row, near in zip(rows, similarity):
+            out[row] = self._decide(out[row], scores[row], thresholds, near)
         return out
 
-    def _decide(self, text: str, result: MatchResult, row: np.ndarray) -> MatchResult:
+    def _decide(self, result: MatchResult, row: np.ndarray, thresholds: list, near: np.ndarray) -> MatchResult:
         found_by_rules = set(result.topics)
         opinions, added = [], []
-        for topic, score in zip(self.topics, row):
-            if topic in found_by_rules:
+        for topic, score, threshold in zip(self.topics, row, thresholds):
+            if topic in found_by_rules or score < threshold.review:
                 continue
-            thresholds = self.stored.thresholds[topic]
-            if score < thresholds.review:
-                continue
-            found = bool(score >= thresholds.found)
-            like = tuple(n["text"] for n in self.like(text, topic))
+            found = bool(score >= threshold.found)
+            like = tuple(n["text"] for n in self._nearest(near, topic))
             opinions.append(Opinion(topic, round(float(score), 4), found, like))
             if found:
                 added.append(Match(topic, MODEL_RULE, explanation(like), 0, 0))

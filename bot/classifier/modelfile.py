@@ -17,14 +17,23 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot.classifier.features import N_FEATURES, describe
-from bot.classifier.train import Thresholds, Trained
+
+if TYPE_CHECKING:  # training needs scikit-learn; loading a model must not import it
+    from bot.classifier.train import Trained
 
 FORMAT = 1
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    found: float  # at or above: the model's hit counts as found
+    review: float  # at or above (and below found): worth a human look
 
 
 class ModelError(Exception):
@@ -41,7 +50,7 @@ class Stored:
     neighbours: list[dict]  # {"id", "source", "text", "topics"} of quotable examples
 
 
-def save(trained: Trained, path: Path, sets: list[dict]) -> None:
+def save(trained: "Trained", path: Path, sets: list[dict]) -> None:
     """Write atomically (a temporary file renamed over the old one)."""
     neighbours = [{"id": e.id, "source": e.source, "text": e.text, "topics": sorted(e.topics)}
                   for e in trained.examples if e.shown and e.topics]

@@ -18,7 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from bot.classifier.examples import Example, fingerprint, topic_targets
-from bot.classifier.features import prepare, vectorise
+from bot.classifier.features import N_FEATURES, prepare, vectorise
+from bot.classifier.modelfile import Thresholds
 
 SEED = 20261130
 FOLDS = 5
@@ -26,12 +27,6 @@ C = 10.0
 FOUND_PRECISION = 0.95
 REVIEW_PRECISION = 0.8
 NEVER = 1.01  # a threshold no probability reaches
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    found: float
-    review: float
 
 
 @dataclass(slots=True)
@@ -52,9 +47,8 @@ def _classifier() -> LogisticRegression:
 def train(examples: list[Example], topics: list[str]) -> Trained:
     """A model for `topics` from `examples`; ValueError if a topic has no positive or negative."""
     prepared = [prepare(e.text) for e in examples]
-    X_all = vectorise(prepared, normalised=True)
+    X_all = vectorise(prepared, prepared=True)
     index = {id(e): i for i, e in enumerate(examples)}
-    from bot.classifier.features import N_FEATURES
     weights = np.zeros((N_FEATURES, len(topics)), dtype=np.float32)
     bias = np.zeros(len(topics), dtype=np.float32)
     thresholds, counts = {}, {}
