@@ -50,8 +50,9 @@ class Stored:
     neighbours: list[dict]  # {"id", "source", "text", "topics"} of quotable examples
 
 
-def save(trained: "Trained", path: Path, sets: list[dict]) -> None:
-    """Write atomically (a temporary file renamed over the old one)."""
+def save(trained: "Trained", path: Path, sets: list[dict], keywords: dict | None = None) -> None:
+    """Write atomically (a temporary file renamed over the old one). `keywords`: the keywords
+    file (name, sha256) whose rules the thresholds were set beside."""
     neighbours = [{"id": e.id, "source": e.source, "text": e.text, "topics": sorted(e.topics)}
                   for e in trained.examples if e.shown and e.topics]
     meta = {
@@ -60,6 +61,7 @@ def save(trained: "Trained", path: Path, sets: list[dict]) -> None:
         "topics": trained.topics,
         "thresholds": {t: {"found": th.found, "review": th.review} for t, th in trained.thresholds.items()},
         "training": {"sha256": trained.data_sha256, "examples": len(trained.examples), "sets": sets,
+                     "keywords": keywords,
                      "counts": {t: {"positive": p, "negative": n} for t, (p, n) in trained.counts.items()}},
         "neighbours": neighbours,
     }

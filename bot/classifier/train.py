@@ -5,13 +5,15 @@ cross-validation. Deterministic: the same examples give the same model, bit for 
     model.thresholds["szch"]      # Thresholds(found=0.83, review=0.41)
 
 Two thresholds per topic, both chosen on out-of-fold scores of the training data only (each
-example scored by a model that never saw it): at or above `found` the model was right at least
-FOUND_PRECISION of the time, so its hit counts as found; between `review` and `found` it was right
-at least REVIEW_PRECISION of the time, worth a human look but not a claim.
+example scored by a model that never saw it), among the examples the rules do not find: at or
+above `found` the model was right at least FOUND_PRECISION of the time, so its hit counts as
+found; from `review` up it was right at least REVIEW_PRECISION of the time, worth a human look
+but not a claim.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -25,7 +27,7 @@ SEED = 20261130
 FOLDS = 5
 C = 10.0
 FOUND_PRECISION = 0.95
-REVIEW_PRECISION = 0.8
+REVIEW_PRECISION = 0.6
 NEVER = 1.01  # a threshold no probability reaches
 
 
@@ -44,8 +46,14 @@ def _classifier() -> LogisticRegression:
     return LogisticRegression(C=C, solver="liblinear", class_weight="balanced", random_state=SEED)
 
 
-def train(examples: list[Example], topics: list[str]) -> Trained:
-    """A model for `topics` from `examples`; ValueError if a topic has no positive or negative."""
+def train(examples: list[Example], topics: list[str],
+          found_by_rules: Callable[[Example], Iterable[str]] | None = None) -> Trained:
+    """A model for `topics` from `examples`; ValueError if a topic has too few positives or negatives.
+
+    `found_by_rules(example)`: the topics the rules find in it. The model is only ever asked
+    about the others, so its thresholds are set on those examples alone: where the rules are
+    silent, the negatives left are the look-alikes the rules were written to reject."""
+    found = [set(found_by_rules(e)) if found_by_rules else set() for e in examples]
     prepared = [prepare(e.text) for e in examples]
     X_all = vectorise(prepared, prepared=True)
     index = {id(e): i for i, e in enumerate(examples)}
@@ -61,7 +69,8 @@ def train(examples: list[Example], topics: list[str]) -> Trained:
             raise ValueError(f"topic {topic!r}: {positives} positive and {len(y) - positives} negative "
                              f"examples; at least {FOLDS} of each are needed")
         X = X_all[[index[id(e)] for e, _ in pairs]]
-        thresholds[topic] = _thresholds(_out_of_fold(X, y), y)
+        asked = np.array([topic not in found[index[id(e)]] for e, _ in pairs], dtype=bool)
+        thresholds[topic] = _thresholds(_out_of_fold(X, y)[asked], y[asked])
         model = _classifier().fit(X, y)
         weights[:, column] = model.coef_[0].astype(np.float32)
         bias[column] = np.float32(model.intercept_[0])
@@ -83,20 +92,14 @@ def _thresholds(scores: np.ndarray, y: np.ndarray) -> Thresholds:
 
 
 def lowest_threshold(scores: np.ndarray, y: np.ndarray, precision: float) -> float:
-    """The lowest score t such that every cut at or above t keeps precision ≥ `precision`
-    (so raising the threshold never makes it worse); NEVER if no cut does."""
-    order = np.argsort(-scores, kind="stable")
-    hits = np.cumsum(y[order])
-    taken = np.arange(1, len(y) + 1)
-    ok = hits / taken >= precision
-    if not ok[0]:
+    """The lowest score t such that the examples scored t or more are right at least
+    `precision` of the time; NEVER if no such cut exists. Ties are cut together."""
+    if not len(y):
         return NEVER
-    # the longest prefix in which every cut is good enough; a cut falls between distinct scores
-    bad = np.flatnonzero(~ok)
-    last = (bad[0] - 1) if len(bad) else len(y) - 1
-    cut = scores[order][last]
-    while last + 1 < len(y) and scores[order][last + 1] == cut:  # ties go together
-        last += 1
-        if not ok[last]:
-            return float(np.nextafter(cut, 2.0))
-    return float(cut)
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    good = np.cumsum(y[order]) / np.arange(1, len(y) + 1) >= precision
+    # a cut can only fall after the last of equal scores
+    cuttable = np.append(ranked[1:] != ranked[:-1], True)
+    candidates = np.flatnonzero(good & cuttable)
+    return float(ranked[candidates[-1]]) if len(candidates) else NEVER

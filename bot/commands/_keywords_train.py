@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bot.classifier import SHIPPED_MODEL, model_path
-from bot.classifier.examples import ExamplesError
+from bot.classifier.examples import ExamplesError, file_sha256
 from bot.classifier.sets import SharedSetMissing, training_data
 from bot.config import load_settings
+from bot.matching import match
 
 
 def train(args: argparse.Namespace, rules) -> int:
@@ -24,11 +26,12 @@ def train(args: argparse.Namespace, rules) -> int:
     labels = [] if args.without_labels else archive_labels(args)
     try:
         examples, sets = training_data(args.shared, use_shared=not args.without_shared, labels=labels)
-        trained = fit(examples, list(rules.topics))
+        # thresholds are set where these rules are silent: retrain when the keywords file changes
+        trained = fit(examples, list(rules.topics), lambda e: match(rules, e.text, e.chat).topics)
     except (SharedSetMissing, ExamplesError, ValueError) as error:
         print(f"dozor keywords train: {error}", file=sys.stderr)
         return 2
-    save(trained, output, sets)
+    save(trained, output, sets, keywords={"name": Path(rules.source).name, "sha256": file_sha256(Path(rules.source))})
     for entry in sets:
         print(f"  {entry['name']} ({entry['place']}): {entry['examples']} examples")
     for topic, th in trained.thresholds.items():
