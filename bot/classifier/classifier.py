@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.classifier.features import prepare, vectorise
+from bot.classifier.features import Neighbours, Rows, prepare, vectorise
 from bot.classifier.modelfile import Stored, load
 from bot.model import MODEL_RULE, Match, MatchResult, Opinion
 
@@ -38,20 +38,18 @@ class Classifier:
         """Probabilities, len(texts) × topics."""
         return self._scores(vectorise(texts))
 
-    def _scores(self, X) -> np.ndarray:
-        logits = np.asarray(X @ self.stored.weights) + self.stored.bias
+    def _scores(self, X: Rows) -> np.ndarray:
+        logits = X.dot(self.stored.weights) + self.stored.bias
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def _neighbour_vectors(self):
-        """Features × examples, made once: transposing on every call cost more than the product."""
+    def _neighbour_index(self) -> Neighbours:
         if self._neighbours is None:
-            self._neighbours = vectorise([n["text"] for n in self.stored.neighbours]).T.tocsr()
+            self._neighbours = Neighbours(vectorise([n["text"] for n in self.stored.neighbours]))
         return self._neighbours
 
     def like(self, text: str, topic: str, k: int = NEIGHBOURS) -> list[dict]:
         """The k labelled examples of `topic` nearest to `text` (cosine over the same features)."""
-        similarity = (vectorise([text]) @ self._neighbour_vectors()).toarray()[0]
-        return self._nearest(similarity, topic, k)
+        return self._nearest(self._neighbour_index().similarity(vectorise([text]), 0), topic, k)
 
     def _nearest(self, similarity: np.ndarray, topic: str, k: int = NEIGHBOURS) -> list[dict]:
         candidates = np.array([i for i, n in enumerate(self.stored.neighbours) if topic in n["topics"]], dtype=int)
@@ -71,21 +69,20 @@ class Classifier:
         review = np.array([th.review for th in thresholds])
         rows = np.flatnonzero((scores >= review).any(axis=1))
         out = [result for _, result in items]
-        if not len(rows) or not self.stored.neighbours:
-            similarity = np.zeros((len(rows), len(self.stored.neighbours)))
-        else:
-            similarity = (X[rows] @ self._neighbour_vectors()).toarray()
-        for row, near in zip(rows, similarity):
-            out[row] = self._decide(out[row], scores[row], thresholds, near)
+        for row in rows:
+            out[row] = self._decide(out[row], scores[row], thresholds, X, row)
         return out
 
-    def _decide(self, result: MatchResult, row: np.ndarray, thresholds: list, near: np.ndarray) -> MatchResult:
+    def _decide(self, result: MatchResult, row: np.ndarray, thresholds: list, X: Rows, r: int) -> MatchResult:
         found_by_rules = set(result.topics)
         opinions, added = [], []
+        near = None
         for topic, score, threshold in zip(self.topics, row, thresholds):
             if topic in found_by_rules or score < threshold.review:
                 continue
             found = bool(score >= threshold.found)
+            if near is None:
+                near = self._neighbour_index().similarity(X, r)
             like = tuple(n["text"] for n in self._nearest(near, topic))
             opinions.append(Opinion(topic, round(float(score), 4), found, like))
             if found:

@@ -55,7 +55,7 @@ def train(examples: list[Example], topics: list[str],
     silent, the negatives left are the look-alikes the rules were written to reject."""
     found = [set(found_by_rules(e)) if found_by_rules else set() for e in examples]
     prepared = [prepare(e.text) for e in examples]
-    X_all = vectorise(prepared, prepared=True)
+    X_all = vectorise(prepared, prepared=True).matrix()
     index = {id(e): i for i, e in enumerate(examples)}
     weights = np.zeros((N_FEATURES, len(topics)), dtype=np.float32)
     bias = np.zeros(len(topics), dtype=np.float32)
