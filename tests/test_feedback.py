@@ -108,3 +108,18 @@ def test_report_counts_the_models_suggestions_on_archived_messages(storage, caps
     assert chat.title not in out  # texts, never chat names, in the report
     suggestions = out.split("The model's most frequent suggestions", 1)[1]
     assert "szch: 1 found" in suggestions and "третій місяць" in suggestions
+
+
+def test_labels_train_a_model_of_ones_own_and_never_overwrite_the_shipped_one(storage, capsys):
+    from bot.classifier import SHIPPED_MODEL
+    from bot.classifier.modelfile import load
+
+    assert dozor(["label", "@kyiv_city_chat/41", "no", "szch"]) == 0
+    shipped = SHIPPED_MODEL.read_bytes()
+    assert dozor(["keywords", "train", "--without-shared"]) == 2
+    assert "--output" in capsys.readouterr().err and SHIPPED_MODEL.read_bytes() == shipped
+    own = storage / "model.npz"
+    assert dozor(["keywords", "train", "--without-shared", "--output", str(own)]) == 0
+    meta = load(own).meta
+    assert meta["training"]["sets"][-1] == {"name": "archive labels", "place": "archive", "examples": 1}
+    assert DIET not in str(meta)  # the archive's texts stay in the archive

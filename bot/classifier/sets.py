@@ -34,11 +34,12 @@ class SharedSetMissing(Exception):
 
 def training_data(shared: Path | None, use_shared: bool = True, labels: list | None = None,
                   root: Path = ROOT) -> tuple[list, list[dict]]:
-    """(examples in a fixed order, the record of the sets they came from) for `train`.
+    """(Examples in a fixed order, the record of the sets they came from) for `train`;
+    `labels`: the archive's labels as examples (examples.from_labels), oldest first.
 
     The project's sets come first in name order, then the shared set, then the archive's labels
     (oldest first), so the same data always gives the same model."""
-    from bot.classifier.examples import file_sha256, from_labels, read_set
+    from bot.classifier.examples import file_sha256, read_set
 
     examples, record = [], []
     for path in project_sets(root):
@@ -58,7 +59,6 @@ def training_data(shared: Path | None, use_shared: bool = True, labels: list | N
         record.append({"name": shared.name, "place": "shared/keywords", "examples": len(found),
                        "sha256": file_sha256(shared)})
     if labels:
-        found = from_labels(labels)
-        examples += found
-        record.append({"name": "archive labels", "place": "archive", "examples": len(found)})
+        examples += labels
+        record.append({"name": "archive labels", "place": "archive", "examples": len(labels)})
     return examples, record

@@ -24,6 +24,12 @@ def train(args: argparse.Namespace, rules) -> int:
 
     output = args.output or model_path(load_settings(args.config).model) or SHIPPED_MODEL
     labels = [] if args.without_labels else archive_labels(args)
+    if labels and output.resolve() == SHIPPED_MODEL.resolve():
+        # the shipped file is the repository's, reproducible by anyone; labels make a model of your own
+        print("dozor keywords train: the archive has labels, and the shipped model is rebuilt without them: "
+              "pass --output storage/model.npz (then set DOZOR_MODEL to it), or --without-labels",
+              file=sys.stderr)
+        return 2
     try:
         examples, sets = training_data(args.shared, use_shared=not args.without_shared, labels=labels)
         # thresholds are set where these rules are silent: retrain when the keywords file changes
