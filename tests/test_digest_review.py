@@ -7,17 +7,14 @@ from pathlib import Path
 from bot.classifier import SHIPPED_MODEL, Classifier
 from bot.digest.compose import visible
 from bot.matching import load_rules, match
-from tests.conftest import EXAMPLE_KEYWORDS
 from tests.test_digest_compose import CITY, NEWS, digest_of, open_archive, post
-
-MODEL_FINDS = "Чоловік третій місяць не повертається в частину, ховається в селі у тещі"
-MODEL_UNSURE = "Брат пішов з частини без дозволу, тепер ховається"
-RULES_FIND = "Біля метро Лівобережна ТЦК роздають повістки"
+from tests.test_model import FEW_RULES, MODEL_FINDS, MODEL_UNSURE, RULES_FIND
 NOTHING = "Сьогодні в Києві сонячно, до вечора +12"
 
 
 async def test_model_hits_are_found_and_unsure_ones_wait_for_review(tmp_path: Path):
-    rules, classifier = load_rules(EXAMPLE_KEYWORDS), Classifier.load(SHIPPED_MODEL)
+    (tmp_path / "few.toml").write_text(FEW_RULES, encoding="utf-8")
+    rules, classifier = load_rules(tmp_path / "few.toml"), Classifier.load(SHIPPED_MODEL)
     archive = await open_archive(tmp_path)
     try:
         for chat, message_id, text in ((NEWS, 1, RULES_FIND), (CITY, 2, MODEL_FINDS), (CITY, 3, MODEL_UNSURE),

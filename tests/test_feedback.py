@@ -14,6 +14,7 @@ from bot.commands.label import BadReference, parse_reference
 from bot.matching import load_rules, match
 from bot.model import Chat, Post
 from tests.conftest import EXAMPLE_KEYWORDS
+from tests.test_model import FEW_RULES, MODEL_FINDS
 
 CHAT = Chat(id=-1001234567890, title="Київ чат", username="kyiv_city_chat", kind="group")
 # the rule 'szch-awol-slang' fires on this, but it is about a diet
@@ -95,7 +96,7 @@ def test_references_as_editors_paste_them():
 def test_report_counts_the_models_suggestions_on_archived_messages(storage, capsys):
     async def add():
         archive = await Archive.open(storage / "archive.sqlite3")
-        text = "Чоловік третій місяць не повертається в частину, ховається в селі у тещі"
+        text = MODEL_FINDS
         post = Post(chat_id=CHAT.id, message_id=42, date=datetime.now(timezone.utc), text=text)
         # a chat that keeps every message: the rules alone did not archive it
         await archive.ingest(replace(CHAT, keep_all=True), [(post, match(load_rules(EXAMPLE_KEYWORDS), text, CHAT))])
@@ -103,7 +104,9 @@ def test_report_counts_the_models_suggestions_on_archived_messages(storage, caps
 
     chat = CHAT
     asyncio.run(add())
-    assert dozor(["keywords", "report", "--days", "1"]) == 0
+    few = storage.parent / "few.toml"
+    few.write_text(FEW_RULES, encoding="utf-8")
+    assert dozor(["keywords", "report", "--days", "1", "--keywords", str(few)]) == 0
     out = capsys.readouterr().out
     assert chat.title not in out  # texts, never chat names, in the report
     suggestions = out.split("The model's most frequent suggestions", 1)[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,35 @@ MODEL_FINDS = "Чоловік третій місяць не повертаєт�
 MODEL_UNSURE = "Брат пішов з частини без дозволу, тепер ховається"
 RULES_FIND = "Біля метро Лівобережна ТЦК роздають повістки"
 TOPICS = ["szch", "busification", "enlistment_centre"]
+# rules that surely miss MODEL_FINDS and MODEL_UNSURE, whatever the default keywords grow into
+FEW_RULES = """
+[topics]
+szch = "СЗЧ"
+busification = "Бусифікація"
+enlistment_centre = "ТЦК"
+
+[[rule]]
+id = "szch-acronym"
+topic = "szch"
+terms = ["СЗЧ"]
+
+[[rule]]
+id = "busification-word"
+topic = "busification"
+terms = ["бусифікац*"]
+
+[[rule]]
+id = "tcc-acronym"
+topic = "enlistment_centre"
+terms = ["ТЦК"]
+"""
+
+
+@pytest.fixture(scope="session")
+def few_rules(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("keywords") / "few.toml"
+    path.write_text(FEW_RULES, encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -76,8 +106,8 @@ def test_training_without_the_shared_set_says_where_it_looked(isolated, capsys):
     assert not (isolated / "m.npz").exists()
 
 
-def test_the_model_adds_what_no_rule_found_and_never_removes_a_rules_hit():
-    rules = load_rules(EXAMPLE_KEYWORDS)
+def test_the_model_adds_what_no_rule_found_and_never_removes_a_rules_hit(few_rules):
+    rules = load_rules(few_rules)
     classifier = Classifier.load(SHIPPED_MODEL)
     texts = [MODEL_FINDS, MODEL_UNSURE, RULES_FIND]
     plain = [match(rules, t) for t in texts]
@@ -89,14 +119,14 @@ def test_the_model_adds_what_no_rule_found_and_never_removes_a_rules_hit():
     assert ruled.matches[: len(plain[2].matches)] == plain[2].matches
 
 
-def test_dozor_check_shows_the_model_and_its_evidence(isolated, capsys):
-    assert dozor(["check", MODEL_FINDS, "--keywords", str(EXAMPLE_KEYWORDS)]) == 0
+def test_dozor_check_shows_the_model_and_its_evidence(isolated, capsys, few_rules):
+    assert dozor(["check", MODEL_FINDS, "--keywords", str(few_rules)]) == 0
     out = capsys.readouterr().out
     assert "found by the model" in out and "like these labelled examples" in out
     source = isolated / "in.jsonl"
     source.write_text("\n".join(json.dumps({"id": i, "text": t}) for i, t in
                                 enumerate([MODEL_FINDS, MODEL_UNSURE, RULES_FIND])), encoding="utf-8")
-    assert dozor(["check", "--jsonl", str(source), "--keywords", str(EXAMPLE_KEYWORDS)]) == 0
+    assert dozor(["check", "--jsonl", str(source), "--keywords", str(few_rules)]) == 0
     found, unsure, ruled = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert found["topics"] == ["szch"] and found["rules"] == []
     assert found["model"][0]["found"] is True and found["model"][0]["like"]
@@ -138,9 +168,9 @@ def test_a_model_made_for_other_features_is_refused(tmp_path):
         Classifier.load(tmp_path / "other.npz")
 
 
-async def test_the_service_archives_model_hits_and_reviews(fake, run_service):
+async def test_the_service_archives_model_hits_and_reviews(fake, run_service, few_rules):
     city = fake.add_channel(username="kyiv_city_chat", title="Київ чат", megagroup=True)
-    async with run_service(chats=("@kyiv_city_chat",)) as running:
+    async with run_service(chats=("@kyiv_city_chat",), keywords=few_rules) as running:
         await running.settled()
         found = fake.post(city, MODEL_FINDS)
         unsure = fake.post(city, MODEL_UNSURE)
