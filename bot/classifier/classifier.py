@@ -6,7 +6,7 @@
 Rules stay primary: a topic a rule found is left as it is, and the model is only asked about
 the others. A confident model hit is added as a Match with rule MODEL_RULE whose term names the
 labelled examples it resembles; an uncertain one becomes an Opinion the digest lists to review.
-Batched: one sparse-matrix product scores a whole page of messages.
+Batched: a whole page of messages is scored with a few numpy operations.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Classifier:
         self.stored = stored
         self.path = path
         self.topics = stored.topics
-        self._neighbours = None  # vectors of the quotable examples, made on first use
+        self._neighbours: Neighbours | None = None  # the quotable examples, indexed on first use
 
     @classmethod
     def load(cls, path: Path) -> "Classifier":

@@ -1,6 +1,7 @@
 """What the model sees of a message: character n-grams of its casefolded text.
 
-    X = vectorise(["ТЦК пакують біля метро", "Гарний захід сонця"])   # sparse, one row per text
+    X = vectorise(["ТЦК пакують біля метро", "Гарний захід сонця"])   # Rows: sparse, one per text
+    X.dot(weights)                                                    # len(texts) × topics
 
 Character n-grams within words (2–5 letters, scikit-learn's `char_wb`) catch what word lists
 miss: misspellings, word endings, acronyms glued to words («ртцк»), transliteration. The text is
@@ -12,13 +13,13 @@ Hashing keeps the vectoriser stateless: no vocabulary needs to be stored or trus
 Speed and memory: `char_wb` n-grams never cross a word, so a text's counts are the sum of its
 words'. Each distinct word's hashed columns are computed once and remembered, since chat messages
 reuse the same words all day; that is about forty times faster than scikit-learn's analyser,
-which runs in Python per n-gram. The service does not import scikit-learn at all: importing it
-costs about 100 MB of resident memory, twice the model's budget. So the columns are computed here
-exactly as its HashingVectorizer(analyzer="char_wb", alternate_sign=False) does, with the same
-MurmurHash3 (mmh3), and tests/test_model.py checks the two agree; training uses scikit-learn.
+which runs in Python per n-gram. The service imports neither scikit-learn nor scipy: importing
+them costs about 100 MB of resident memory, twice the model's budget. So the columns are computed
+here exactly as its HashingVectorizer(analyzer="char_wb", alternate_sign=False) does, with the
+same MurmurHash3 (mmh3), and tests/test_model.py checks the two agree; rows are plain numpy
+arrays. Training uses scikit-learn.
 """
 from __future__ import annotations
-
 
 from dataclasses import dataclass
 
