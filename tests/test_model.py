@@ -132,6 +132,8 @@ def test_dozor_check_shows_the_model_and_its_evidence(isolated, capsys, few_rule
     assert found["model"][0]["found"] is True and found["model"][0]["like"]
     assert unsure["topics"] == [] and unsure["review"] == ["szch"]
     assert ruled["rules"] and ruled["topics"] == ["enlistment_centre"]
+    [evidence] = ruled["evidence"]
+    assert RULES_FIND[slice(*evidence["span"])] == "ТЦК" and evidence["rule"] == ruled["rules"][0]
 
 
 @pytest.mark.parametrize("content", [None, b"not a zip", b"PK\x03\x04broken"])

@@ -6,7 +6,8 @@
 
 The model (DOZOR_MODEL) gives its opinion on topics no rule found: "found by the model" when
 confident (counted in `topics`, as the digest lists it), "to review" when not (`review`), each
-with the labelled examples it resembles.
+with the labelled examples it resembles. JSONL lines: id, topics, review, rules (ids), evidence
+(each rule's topic, term and span) and model (topic, score, found, like).
 
 No Telegram session is needed: this is for moderators trying out the keywords file.
 """
@@ -131,6 +132,8 @@ def _check_jsonl(rules: Rules, source: str, chat: Chat | None, model=None) -> in
             result = _result(rules, text if isinstance(text, str) else "", chat, model)
             out = {"id": item.get("id"), "topics": result.topics, "review": result.review,
                    "rules": [m.rule for m in result.matches if m.rule != MODEL_RULE],
+                   "evidence": [{"topic": m.topic, "rule": m.rule, "term": m.term, "span": [m.start, m.end]}
+                                for m in result.matches if m.rule != MODEL_RULE],
                    "model": [{"topic": o.topic, "score": o.score, "found": o.found, "like": list(o.like)}
                              for o in result.opinions]}
             print(json.dumps(out, ensure_ascii=False))
