@@ -205,6 +205,7 @@ Count = Annotated[int, *_whole(1, 100_000)]
 Threshold = Annotated[Annotated[int, Field(ge=1, le=100_000)] | None, checked()]  # unset: off
 Factor = Annotated[Annotated[float, Field(gt=0, le=1_000, allow_inf_nan=False)] | None, checked()]
 Minutes = Annotated[float, *_number(24 * 60)]
+ModelChoice = Annotated[str, checked(lambda t: t.strip().lower() if t.strip().lower() in {"shipped", "off"} else t.strip())]
 Port = Annotated[int, *_whole(1, 65535)]
 Editors = Annotated[tuple[str, ...], checked(_editors)]
 Cities = Annotated[tuple[tuple[str, tuple[str, ...]], ...], checked(_cities)]
@@ -255,6 +256,9 @@ class Settings:
     spike_chat_factor: Factor = var("SPIKE_CHAT_FACTOR")  # times a chat's usual rate
     spike_chat_min: Count = var("SPIKE_CHAT_MIN", 5)  # fewest matches that count as a chat's surge
     spike_cities: Cities = var("SPIKE_CITIES", ())  # (city, chat references)
+    # the learned second opinion: "shipped" (the model in the package), "off", or a model file;
+    # a missing file is reported where the model is loaded, with its path
+    model: ModelChoice = var("DOZOR_MODEL", "shipped")
     # the web viewer (`dozor web`): where it listens, how long a sign-in lasts, whether the
     # session cookie is kept to HTTPS (behind a TLS reverse proxy)
     web_host: Text = var("WEB_HOST", "127.0.0.1")

@@ -26,9 +26,10 @@ log = logging.getLogger("dozor.ingest")
 
 class Ingestor:
     def __init__(self, archive: Archive, rules, on_gap: Callable[..., None] = lambda chat_id, recheck=False: None,
-                 on_archived: Callable[[], None] = lambda: None):
+                 on_archived: Callable[[], None] = lambda: None, model=None):
         self.archive = archive
         self.rules = rules  # a RulesHolder: .current is swapped when the file changes
+        self.model = model  # a bot.classifier.Classifier, or None: rules only
         self.on_gap = on_gap
         self.on_archived = on_archived  # new messages may have media to fetch
         self.chats: dict[int, Chat] = {}
@@ -42,14 +43,18 @@ class Ingestor:
     def watching(self, chat_id: int | None) -> bool:
         return chat_id in self.chats
 
-    def _match(self, chat: Chat, post: Post) -> MatchResult:
-        return match(self.rules.current, post.text, chat)
+    def _match(self, chat: Chat, posts: list[Post]) -> list[MatchResult]:
+        """Rules first; the model, batched, only adds what they did not find."""
+        results = [match(self.rules.current, p.text, chat) for p in posts]
+        if self.model is not None:
+            results = self.model.second_opinion([(p.text, r) for p, r in zip(posts, results)])
+        return results
 
     async def _store(self, chat: Chat, posts: list[Post], advance: bool) -> IngestReport:
         if len(posts) > 1:
-            results = await asyncio.to_thread(lambda: [self._match(chat, p) for p in posts])
+            results = await asyncio.to_thread(self._match, chat, posts)
         else:
-            results = [self._match(chat, p) for p in posts]
+            results = self._match(chat, posts)
         # shielded: a shutdown arriving mid-write lets the transaction finish and commit
         report = await asyncio.shield(self.archive.ingest(chat, list(zip(posts, results)), advance))
         if advance:

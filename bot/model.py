@@ -88,14 +88,34 @@ class Match:
     end: int
 
 
+MODEL_RULE = "model"  # the rule id of a Match the model found; no rule of the keywords file has it
+
+
+@dataclass(frozen=True, slots=True)
+class Opinion:
+    """What the model thinks of one topic of a message, and why."""
+
+    topic: str
+    score: float  # probability, 0–1
+    found: bool  # at or above the topic's found threshold: counts as found; else worth a review
+    like: tuple[str, ...] = ()  # the nearest labelled examples of the topic, the explanation
+
+
 @dataclass(frozen=True, slots=True)
 class MatchResult:
-    matches: tuple[Match, ...] = ()
+    matches: tuple[Match, ...] = ()  # the rules' hits, then the model's confident ones (rule MODEL_RULE)
     language: str | None = None  # uk | ru | en | … or None when undecidable
+    opinions: tuple[Opinion, ...] = ()  # the model's, for topics the rules did not find
 
     @property
     def topics(self) -> list[str]:
+        """What counts as found: the rules' topics and the model's confident ones."""
         return sorted({m.topic for m in self.matches})
+
+    @property
+    def review(self) -> list[str]:
+        """Topics the model suspects but is not sure of: for a human to look at."""
+        return sorted({o.topic for o in self.opinions if not o.found} - set(self.topics))
 
     def __bool__(self) -> bool:
         return bool(self.matches)

@@ -21,6 +21,7 @@ from bot.archive import Archive, from_iso
 from bot.archive.limits import flood_waits, record_flood_wait
 from bot.catchup import RECHECK, CatchUp
 from bot.chat_plan import ChatPlan
+from bot.classifier import second_opinion
 from bot.config import Settings
 from bot.desk.alerts import run_spike_alerts
 from bot.digest.sender import run_digests
@@ -109,8 +110,9 @@ class Service:
     async def _serve(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         settings = self.settings
         media_wake = asyncio.Event()
+        model = await asyncio.to_thread(second_opinion, settings.model)
         self.ingestor = Ingestor(self.archive, rules, on_gap=self.catchup_request,
-                                 on_archived=media_wake.set)
+                                 on_archived=media_wake.set, model=model)
         self.catchup = CatchUp(self.client, self.ingestor, self.archive,
                                backfill=timedelta(hours=settings.backfill_hours),
                                quiet_after=settings.catchup_interval, wait_time=self.history_wait)

@@ -276,7 +276,7 @@ class Archive:
             for post, result in items:
                 row = known.get((post.chat_id, post.message_id))
                 if row is None:
-                    keep = bool(result) or chat.keep_all or (post.grouped_id in albums)
+                    keep = bool(result) or bool(result.review) or chat.keep_all or (post.grouped_id in albums)
                     if not keep:
                         continue
                     rowid = await _insert_message(db, post, result, now)
@@ -321,6 +321,11 @@ class Archive:
                            ON CONFLICT DO UPDATE SET term = excluded.term, end = excluded.end, version = 0""",
                         [(rowid, m.topic, m.rule, m.term, m.start, m.end) for m in result.matches],
                     )
+                if result.review:
+                    scores = {o.topic: o.score for o in result.opinions}
+                    await db.executemany(
+                        "INSERT OR REPLACE INTO model_reviews (message, topic, score) VALUES (?, ?, ?)",
+                        [(rowid, topic, scores[topic]) for topic in result.review])
             if advance_checkpoint and items:
                 newest = max(items, key=lambda item: item[0].message_id)[0]
                 # RETURNING saves the separate read of the checkpoint below

@@ -18,17 +18,19 @@ from datetime import datetime
 from bot.archive import Archive, from_iso, iso, utcnow
 from bot.digest.compose import Hit, ItemRef, Span
 from bot.digest.schedule import Period
+from bot.model import MODEL_RULE
 
 _HITS = """
     SELECT m.id, m.chat_id, m.message_id, m.date, m.text, m.views, m.forwards, m.grouped_id,
            m.media_kind, m.edit_date, m.deleted_at, c.title, c.username,
            EXISTS (SELECT 1 FROM message_versions v WHERE v.message = m.id) AS versioned
     FROM messages m JOIN chats c ON c.id = m.chat_id
-    WHERE m.matched = 1 AND m.date >= :start AND m.date < :end
+    WHERE m.date >= :start AND m.date < :end
+      AND (m.matched = 1 OR EXISTS (SELECT 1 FROM model_reviews r WHERE r.message = m.id))
 """
 
 _SPANS = """
-    SELECT x.message, x.topic,
+    SELECT x.message, x.topic, x.rule, x.term,
            -- a match kept from an earlier text still files the message under its topic, but
            -- its span indexes that text, so it marks nothing in the current one
            CASE WHEN x.version = 0 THEN x.start ELSE 0 END AS start,
@@ -36,6 +38,15 @@ _SPANS = """
     FROM messages m JOIN matches x ON x.message = m.id
     WHERE m.matched = 1 AND m.date >= :start AND m.date < :end
     ORDER BY x.message, x.start
+"""
+
+# what the model wants reviewed: only topics nothing found (a rule or the model, sure of itself)
+_REVIEWS = """
+    SELECT r.message, r.topic, r.score
+    FROM messages m JOIN model_reviews r ON r.message = m.id
+    WHERE m.date >= :start AND m.date < :end
+      AND NOT EXISTS (SELECT 1 FROM matches x WHERE x.message = m.id AND x.topic = r.topic)
+    ORDER BY r.message, r.score DESC
 """
 
 # an album is every archived row sharing (chat_id, grouped_id); most of its items did not
@@ -52,12 +63,19 @@ _ALBUMS = """
 
 
 async def period_hits(archive: Archive, start: datetime, end: datetime) -> list[Hit]:
-    """The matched messages dated in [start, end), with their spans, chat and media counts."""
+    """The matched messages dated in [start, end), with their spans, chat and media counts,
+    and those the model wants reviewed (Hit.review; no spans unless something else matched)."""
     bounds = {"start": iso(start), "end": iso(end)}
     rows = await archive.rows(_HITS, bounds)
     spans: dict[int, list[Span]] = {}
+    model: dict[int, list[tuple[str, str]]] = {}
     for r in await archive.rows(_SPANS, bounds):
         spans.setdefault(r["message"], []).append(Span(r["topic"], r["start"], r["end"]))
+        if r["rule"] == MODEL_RULE:
+            model.setdefault(r["message"], []).append((r["topic"], r["term"]))
+    review: dict[int, list[tuple[str, float]]] = {}
+    for r in await archive.rows(_REVIEWS, bounds):
+        review.setdefault(r["message"], []).append((r["topic"], r["score"]))
     albums: dict[tuple[int, int], list[tuple[str, int]]] = {}
     for r in await archive.rows(_ALBUMS, bounds):
         albums.setdefault((r["chat_id"], r["grouped_id"]), []).append((r["media_kind"], r["n"]))
@@ -73,6 +91,7 @@ async def period_hits(archive: Archive, start: datetime, end: datetime) -> list[
             spans=tuple(spans.get(r["id"], ())), views=r["views"], forwards=r["forwards"],
             grouped_id=r["grouped_id"], media=media,
             edited=bool(r["edit_date"] or r["versioned"]), deleted=r["deleted_at"] is not None,
+            model=tuple(model.get(r["id"], ())), review=tuple(review.get(r["id"], ())),
         ))
     return hits
 

@@ -300,4 +300,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_by_chat_date ON messages (chat_id, date, matched, deleted_at);
     """,
+    # 16: topics the model suspects in a message but is not sure of: the digest's "to review"
+    """
+    CREATE TABLE model_reviews (
+        message  INTEGER NOT NULL REFERENCES messages(id),
+        topic    TEXT NOT NULL,
+        score    REAL NOT NULL,                   -- the model's probability, 0–1
+        PRIMARY KEY (message, topic)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -4,6 +4,11 @@
     dozor check "пікселі біля АТБ" --chat @kyiv_obolon_chat
     dozor check --jsonl messages.jsonl > results.jsonl     # lines {"id": …, "text": …}; "-" for stdin
 
+The model (DOZOR_MODEL) gives its opinion on topics no rule found: "found by the model" when
+confident (counted in `topics`, as the digest lists it), "to review" when not (`review`), each
+with the labelled examples it resembles. JSONL lines: id, topics, review, rules (ids), evidence
+(each rule's topic, term and span) and model (topic, score, found, like).
+
 No Telegram session is needed: this is for moderators trying out the keywords file.
 """
 from __future__ import annotations
@@ -17,7 +22,7 @@ from bot.config import load_settings
 from bot.display import shown
 from bot.matching import Rules, RulesError, load_rules, match
 from bot.matching.rules import chat_reference
-from bot.model import Chat, Match
+from bot.model import MODEL_RULE, Chat, Match
 
 HELP = "match a text (or a JSONL file of texts) against the keywords file, without Telegram"
 
@@ -44,10 +49,27 @@ def main(args: argparse.Namespace) -> int:
         print(f"dozor check: {error}", file=sys.stderr)
         return 2
     chat = _chat(args.chat)
+    model = _model(args)
     if args.jsonl is not None:
-        return _check_jsonl(rules, args.jsonl, chat)
-    _show(rules, args.text, chat, sys.stdout.isatty())
+        return _check_jsonl(rules, args.jsonl, chat, model)
+    _show(rules, args.text, chat, sys.stdout.isatty(), model)
     return 0
+
+
+def _model(args: argparse.Namespace):
+    """DOZOR_MODEL's classifier; a broken or missing one is named, and the rules work alone."""
+    from bot.classifier import ModelError, load_classifier
+
+    try:
+        return load_classifier(load_settings(args.config).model)
+    except ModelError as error:
+        print(f"dozor check: model not used, rules only: {error}", file=sys.stderr)
+        return None
+
+
+def _result(rules: Rules, text: str, chat: Chat | None, model):
+    result = match(rules, text, chat)
+    return model.second_opinion([(text, result)])[0] if model is not None else result
 
 
 def keywords_path(args: argparse.Namespace) -> Path:
@@ -63,15 +85,21 @@ def _chat(text: str | None) -> Chat | None:
     return chat_reference(text) or chat_reference("@" + text) or Chat(id=0, title=text, username=text)
 
 
-def _show(rules: Rules, text: str, chat: Chat | None, colour: bool) -> None:
-    result = match(rules, text, chat)
+def _show(rules: Rules, text: str, chat: Chat | None, colour: bool, model=None) -> None:
+    result = _result(rules, text, chat, model)
     if not result:
         print("no match")
-        print(f"language: {result.language or 'unknown'}")
-        return
     for m in result.matches:
+        if m.rule == MODEL_RULE:
+            continue
         print(f"{m.topic} ({rules.topics.get(m.topic, m.topic)}): rule {m.rule!r}, term {m.term!r}")
         print(f"  {highlight(text, m, colour)}")
+    for opinion in result.opinions:
+        title = f"{opinion.topic} ({rules.topics.get(opinion.topic, opinion.topic)})"
+        verdict = "found by the model" if opinion.found else "to review: the model is unsure"
+        print(f"{title}: {verdict} ({opinion.score:.2f}), like these labelled examples:")
+        for example in opinion.like:
+            print(f"  «{example}»")
     print(f"language: {result.language or 'unknown'}")
 
 
@@ -84,7 +112,7 @@ def highlight(text: str, m: Match, colour: bool) -> str:
     return f"{before}[[{inside}]]{after}"
 
 
-def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
+def _check_jsonl(rules: Rules, source: str, chat: Chat | None, model=None) -> int:
     """Exit 0 when every line was checked, 1 when some lines were not (each one named)."""
     try:
         stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
@@ -103,8 +131,13 @@ def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
                 bad += 1
                 print(f"dozor check: {source}:{number}: not a JSON object with a \"text\"", file=sys.stderr)
                 continue
-            result = match(rules, text if isinstance(text, str) else "", chat)
-            out = {"id": item.get("id"), "topics": result.topics, "rules": [m.rule for m in result.matches]}
+            result = _result(rules, text if isinstance(text, str) else "", chat, model)
+            out = {"id": item.get("id"), "topics": result.topics, "review": result.review,
+                   "rules": [m.rule for m in result.matches if m.rule != MODEL_RULE],
+                   "evidence": [{"topic": m.topic, "rule": m.rule, "term": m.term, "span": [m.start, m.end]}
+                                for m in result.matches if m.rule != MODEL_RULE],
+                   "model": [{"topic": o.topic, "score": o.score, "found": o.found, "like": list(o.like)}
+                             for o in result.opinions]}
             print(shown(json.dumps(out, ensure_ascii=False)))
     finally:
         if stream is not sys.stdin:

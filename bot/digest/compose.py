@@ -5,6 +5,8 @@
     for html in parts: ...            # each within Telegram's limit, split between items only
 
 A hit is one matched message as the archive returned it (bot/archive/digests.py builds them).
+Hits the model found are listed under their topic with the labelled examples they resemble;
+hits it only suspects (Hit.review, no spans) come last, under "to review", and count nowhere.
 Items are hits grouped: an album is one item, and the same text in several chats is one
 item that names where else it appeared. Message text is escaped piece by piece, with the
 matched spans (offsets into the unescaped text) wrapped in <b>, so a `<b>` or `&` typed in a
@@ -53,6 +55,9 @@ WORDS = {
     "more": "…і ще {n} — ",
     "continued": "(далі)",
     "part": "частина {i}/{n}",
+    "model": "🤖 знайдено моделлю, схоже на позначені приклади:",
+    "review": "На перевірку",
+    "review_why": "🤔 модель не впевнена:",
 }
 
 
@@ -80,6 +85,8 @@ class Hit:
     media: tuple[tuple[str, int], ...] = ()  # (kind, count), over the whole album
     edited: bool = False
     deleted: bool = False
+    model: tuple[tuple[str, str], ...] = ()  # (topic, explanation) of topics the model found
+    review: tuple[tuple[str, float], ...] = ()  # (topic, score) the model suspects, nothing found
 
     @property
     def topics(self) -> set[str]:
@@ -235,8 +242,10 @@ def media_mark(media: Iterable[tuple[str, int]]) -> str:
     return " ".join(marks)
 
 
-def render_item(item: Item, tz: ZoneInfo, number: int | None = None) -> str:
-    """One item; `number` is what an editor names when replying about it (№3)."""
+def render_item(item: Item, tz: ZoneInfo, number: int | None = None,
+                titles: Mapping[str, str] | None = None) -> str:
+    """One item; `number` is what an editor names when replying about it (№3); `titles` name
+    the topics the model suspects in a to-review item."""
     hit = item.hit
     title = html.escape(_cut(hit.chat_title, TITLE), quote=False)
     head = [f"<b>{title}</b>" if hit.deleted else f'<a href="{html.escape(hit.link)}"><b>{title}</b></a>',
@@ -254,6 +263,13 @@ def render_item(item: Item, tz: ZoneInfo, number: int | None = None) -> str:
         lines.append(f"<blockquote>{snippet(hit.text, hit.spans, QUOTE) or '—'}</blockquote>")
     elif hit.text.strip():
         lines.append(snippet(hit.text, hit.spans))
+    for _, explanation in hit.model[:1]:
+        # the labelled examples it resembles are the model's only explanation
+        quoted = explanation.split(": ", 1)[-1]
+        lines.append(f"<i>{html.escape(WORDS['model'] + ' ' + _cut(quoted, 2 * SNIPPET // 3), quote=False)}</i>")
+    if hit.review and not hit.spans:
+        suspected = ", ".join(f"{(titles or {}).get(t, t)} {score:.0%}" for t, score in hit.review)
+        lines.append(f"<i>{html.escape(WORDS['review_why'] + ' ' + suspected, quote=False)}</i>")
     tail = []
     if hit.views:
         tail.append(f"👁 {_count(max((h.views or 0) for h in item.hits))}")
@@ -381,6 +397,9 @@ class Layout:
 
 def blocks(period: Period, hits: list[Hit], previous: Mapping[str, int], *, titles: Mapping[str, str],
            tz: ZoneInfo, cap: int, previous_total: int | None = None) -> list[_Block]:
+    # the model's unsure suspicions are listed apart, after the topics, and counted nowhere
+    review = [h for h in hits if h.review and not h.spans]
+    hits = [h for h in hits if h.spans or not h.review]
     out = [_Block(head(period, hits, previous, titles, tz, previous_total))]
     numbers = itertools.count(1)
     items = group(hits)
@@ -400,6 +419,13 @@ def blocks(period: Period, hits: list[Hit], previous: Mapping[str, int], *, titl
             more = WORDS["more"].format(n=len(ranked) - cap)
             out.append(_Block(f"<i>{html.escape(more, quote=False)}</i><code>"
                               f"{html.escape(search_hint(topic, period, tz), quote=False)}</code>", topic))
+    if review:
+        ranked = sorted(group(review), key=lambda i: (-max(s for _, s in i.hit.review), i.hit.date, i.hit.chat_id))
+        out.append(_Block(f"<b>━━ {WORDS['review']} ━━</b>", WORDS["review"], header=True))
+        out.extend(_Block(render_item(item, tz, titles=titles), WORDS["review"]) for item in ranked[:cap])
+        if len(ranked) > cap:
+            more = WORDS["more"].format(n=len(ranked) - cap).rstrip(" —")
+            out.append(_Block(f"<i>{html.escape(more, quote=False)}</i>", WORDS["review"]))
     return out
 
 
