@@ -12,7 +12,6 @@ viewer adds (the archive layer, search's joins, rendering, the session check).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import shutil
 import sqlite3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -11,7 +12,7 @@ from typing import Awaitable, Callable
 import pytest
 
 from bot.archive import Archive
-from bot.config import Settings
+from bot.config import OUR_PREFIXES, Settings
 from bot.service import Service
 from bot.telegram.budget import DEFAULT_RATES
 from tests.telegram_fake import FakeTelegram
@@ -34,6 +35,14 @@ async def eventually(condition: Callable[[], Awaitable[bool] | bool], what: str,
         if loop.time() > deadline:
             pytest.fail(f"gave up waiting for: {what}")
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch) -> None:
+    """The operator's own settings in the environment must not leak into what a test reads."""
+    for name in list(os.environ):
+        if name.startswith(OUR_PREFIXES) or name == "LOG_LEVEL":
+            monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ line or turn text backwards through `dozor status`, `search`, `check` and `media
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import datetime, timezone
 
 import pytest
@@ -20,10 +19,7 @@ TEXT = f"Біля метро{HOSTILE} ТЦК роздають повістки"
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("TG_", "DOZOR_", "DIGEST_", "MEDIA_", "LOG_LEVEL")):
-            monkeypatch.delenv(name, raising=False)
+def config(tmp_path, clean_environment):
     storage = tmp_path / "storage"
 
     async def seed():

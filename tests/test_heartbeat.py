@@ -20,11 +20,8 @@ from tests.test_ingestion import MATCHING
 
 
 @pytest.fixture(autouse=True)
-def quick_heartbeat(monkeypatch):
+def quick_heartbeat(monkeypatch, clean_environment):
     monkeypatch.setattr(heartbeat, "BEAT", 0.05)
-    for name in list(os.environ):
-        if name.startswith(("TG_", "DOZOR_", "DIGEST_", "MEDIA_", "LOG_LEVEL")):
-            monkeypatch.delenv(name, raising=False)
 
 
 def status(settings, capsys) -> tuple[dict, str]:

@@ -27,12 +27,7 @@ def write_config(tmp_path, **values) -> str:
     return str(path)
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    # the operator's own environment must not leak into what these tests read
-    for name in list(os.environ):
-        if name.startswith(("TG_", "DOZOR_", "DIGEST_", "MEDIA_", "LOG_LEVEL")):
-            monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 @pytest.mark.parametrize("variable, value, expected", [

@@ -16,10 +16,7 @@ READERS = [["status"], ["search", "ТЦК"], ["media"], ["digest", "--preview"]]
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("TG_", "DOZOR_", "DIGEST_", "MEDIA_", "LOG_LEVEL")):
-            monkeypatch.delenv(name, raising=False)
+def config(tmp_path, clean_environment):
     storage = tmp_path / "storage"
 
     async def create():

@@ -164,7 +164,7 @@ class _Writer:
         self.lines.close()
         self.table_file.close()
         if self.manifest is not None:
-            self._entry({"type": "file", "file": TABLE, "sha256": _file_sha256(self.temp / TABLE)})
+            self._entry({"type": "file", "file": TABLE, "sha256": file_sha256(self.temp / TABLE)})
             self.manifest.close()
             statement = signed_statement(self.summary.entries, self.prev, key, at)
             (self.temp / SIGNATURE).write_text(json.dumps(statement, indent=1) + "\n", encoding="utf-8")
@@ -185,7 +185,8 @@ class _Writer:
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (media can be large)."""
     digest = hashlib.sha256()
     with open(path, "rb") as reading:
         while chunk := reading.read(CHUNK):

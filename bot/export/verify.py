@@ -18,12 +18,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bot.export.bundle import MANIFEST, MEDIA, MESSAGES, PUBLIC_KEY, SIGNATURE
+from bot.export.bundle import MANIFEST, MEDIA, MESSAGES, PUBLIC_KEY, SIGNATURE, file_sha256
 from bot.export.evidence import FORMAT, GENESIS, EvidenceError, check_link, check_signature, describe, \
     fingerprint, public_hex
 from bot.export.keys import SigningKeyError, load_public
 
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,7 @@ class _Walk:
         path = (self.bundle / str(entry.get("file") or "")).resolve()
         if not path.is_relative_to(self.root) or not path.is_file():
             raise EvidenceError(f"{label}: the file is missing from the bundle")
-        if _file_sha256(path) != entry.get("sha256") or (kind == "media" and path.stat().st_size != entry.get("size")):
+        if file_sha256(path) != entry.get("sha256") or (kind == "media" and path.stat().st_size != entry.get("size")):
             raise EvidenceError(f"{label}: the file does not match its SHA-256 (altered)")
         if kind == "media":
             self.media.add(path)
@@ -168,10 +167,3 @@ def _statement(path: Path) -> dict:
         raise EvidenceError(f"{path}: not a signature statement (altered)")
     return found
 
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as reading:
-        while chunk := reading.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
