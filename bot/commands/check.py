@@ -2,9 +2,13 @@
 
     dozor check "ТЦК пакують біля метро"
     dozor check "пікселі біля АТБ" --chat @kyiv_obolon_chat
-    dozor check --jsonl messages.jsonl > results.jsonl     # lines {"id": …, "text": …}; "-" for stdin
+    dozor check --jsonl messages.jsonl > results.jsonl     # lines {"id": …, "text": …, "chat"?: …}; "-" for stdin
 
-No Telegram session is needed: this is for moderators trying out the keywords file.
+No Telegram session is needed: this is for moderators trying out the keywords file. A JSONL line's
+"chat" is a kind of chat from the keywords file (city, news, other …) or a chat as the file writes
+chats (@name, t.me/name, -100…); without it (and without --chat) the text counts as posted in a chat
+the file does not list. With no keywords file configured and no keywords.toml, the shipped
+keywords.example.toml is used, and stderr says so.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.matching import Rules, RulesError, load_rules, match
 from bot.matching.rules import chat_reference
 from bot.model import Chat, Match
@@ -28,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", help="the message text to check")
     parser.add_argument("--keywords", type=Path, default=None, help="keywords file (default: DOZOR_KEYWORDS)")
     parser.add_argument("--chat", default=None,
-                        help="pretend the text was posted in this chat (@username or numeric id)")
+                        help="pretend the text was posted in this chat (@username, numeric id) or kind of chat (city, news …)")
     parser.add_argument("--jsonl", default=None, metavar="FILE",
                         help='read lines {"id": …, "text": …} from FILE ("-" for stdin), write one result per line')
 
@@ -42,28 +46,50 @@ def main(args: argparse.Namespace) -> int:
     except RulesError as error:
         print(f"dozor check: {error}", file=sys.stderr)
         return 2
-    chat = _chat(args.chat)
+    chat, kind = where(rules, args.chat)
     if args.jsonl is not None:
-        return _check_jsonl(rules, args.jsonl, chat)
-    _show(rules, args.text, chat, sys.stdout.isatty())
+        return _check_jsonl(rules, args.jsonl, chat, kind)
+    _show(rules, args.text, chat, kind, sys.stdout.isatty())
     return 0
 
 
+_SHIPPED = Path(__file__).resolve().parent.parent.parent / "keywords.example.toml"
+
+
 def keywords_path(args: argparse.Namespace) -> Path:
-    """--keywords if given, else the configured DOZOR_KEYWORDS."""
-    return args.keywords if args.keywords is not None else load_settings(args.config).keywords
+    """--keywords if given, else the configured DOZOR_KEYWORDS; the shipped example on a fresh clone."""
+    if args.keywords is not None:
+        return args.keywords
+    path = load_settings(args.config).keywords
+    if path == Settings.keywords and not path.exists():
+        for example in (Path("keywords.example.toml"), _SHIPPED):
+            if example.exists():
+                print(f"dozor: no {path} and DOZOR_KEYWORDS is not set; using {example}", file=sys.stderr)
+                return example
+    return path
 
 
-def _chat(text: str | None) -> Chat | None:
-    """--chat as the keywords file writes chats; a bare name is taken as @name."""
+def where(rules: Rules, text: str | None) -> tuple[Chat | None, str | None]:
+    """A chat reference (@name, t.me/name, id; a bare name is taken as @name) or a kind of chat."""
     if text is None:
-        return None
+        return None, None
     text = text.strip()
-    return chat_reference(text) or chat_reference("@" + text) or Chat(id=0, title=text, username=text)
+    if text in rules.kind_names():
+        return None, text
+    return chat_reference(text) or chat_reference("@" + text) or Chat(id=0, title=text, username=text), None
 
 
-def _show(rules: Rules, text: str, chat: Chat | None, colour: bool) -> None:
-    result = match(rules, text, chat)
+def check_line(rules: Rules, item: dict, chat: Chat | None = None, kind: str | None = None) -> dict:
+    """One JSONL result: the line's own "chat" (a kind or a chat) wins over --chat."""
+    if isinstance(item.get("chat"), (str, int)) and not isinstance(item.get("chat"), bool):
+        chat, kind = where(rules, str(item["chat"]))
+    text = item["text"]
+    result = match(rules, text if isinstance(text, str) else "", chat, kind)
+    return {"id": item.get("id"), "topics": result.topics, "rules": [m.rule for m in result.matches]}
+
+
+def _show(rules: Rules, text: str, chat: Chat | None, kind: str | None, colour: bool) -> None:
+    result = match(rules, text, chat, kind)
     if not result:
         print("no match")
         print(f"language: {result.language or 'unknown'}")
@@ -82,7 +108,7 @@ def highlight(text: str, m: Match, colour: bool) -> str:
     return f"{before}[[{inside}]]{after}"
 
 
-def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
+def _check_jsonl(rules: Rules, source: str, chat: Chat | None, kind: str | None) -> int:
     """Exit 0 when every line was checked, 1 when some lines were not (each one named)."""
     try:
         stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
@@ -96,14 +122,12 @@ def _check_jsonl(rules: Rules, source: str, chat: Chat | None) -> int:
                 continue
             try:
                 item = json.loads(line)
-                text = item["text"]
+                item["text"]
             except (ValueError, KeyError, TypeError):
                 bad += 1
                 print(f"dozor check: {source}:{number}: not a JSON object with a \"text\"", file=sys.stderr)
                 continue
-            result = match(rules, text if isinstance(text, str) else "", chat)
-            out = {"id": item.get("id"), "topics": result.topics, "rules": [m.rule for m in result.matches]}
-            print(json.dumps(out, ensure_ascii=False))
+            print(json.dumps(check_line(rules, item, chat, kind), ensure_ascii=False))
     finally:
         if stream is not sys.stdin:
             stream.close()

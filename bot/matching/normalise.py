@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 APOSTROPHE = "'"  # the one the pymorphy3 Ukrainian dictionary is written with
 _APOSTROPHES = "’ʼ`‘′ʹ＇"
-_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e\u200e\u200f"
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff\ufe0f\u180e\u200e\u200f"
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
 
 # Same-length swaps applied after casefolding: one spelling for apostrophes, ё and ґ.
