@@ -220,3 +220,19 @@ def test_default_keywords_on_the_part_of_the_dev_set_they_were_tuned_on():
     assert flagged.negatives_flagged <= 0.05 * flagged.negatives, table
     # Without the chat kinds the city alerts are weaker, but the rules still hold up.
     assert evaluate(rows, rules, use_chat=False)[2] >= 0.9
+
+
+def test_default_keywords_on_the_hard_patterns_written_for_them():
+    # tests/data/patterns_messages.jsonl: one or more messages for each kind of error the rules used
+    # to make (typos, acronyms inside words, article numbers, city alerts, English and transliterated
+    # wording, described staff) and the look-alikes LABELLING.md keeps out, each with its chat kind.
+    from bench.eval_rules import evaluate
+
+    rules = load_rules(ROOT / "keywords.example.toml")
+    path = Path(__file__).parent / "data" / "patterns_messages.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    table, mistakes, micro_f1 = evaluate(rows, rules)
+    assert micro_f1 >= 0.95, table + "\n" + "\n".join(mistakes)
+    negatives = [r for r in rows if not r["topics"]]
+    flagged = [r["id"] for r in negatives if match(rules, r["text"], kind=r["chat"]).topics]
+    assert len(flagged) <= 0.05 * len(negatives), flagged
