@@ -72,6 +72,12 @@ class _Message:
             found.update(self.positions.get(atom, ()))
         return occurrences(term, self.token_atoms, sorted(found), self.positions)
 
+    def may_have(self, term: Term) -> bool:
+        """False when some word of every alternative of `term` is missing: no search needed."""
+        positions = self.positions
+        return any(all(not step.atoms.isdisjoint(positions) for step in alternative)
+                   for alternative in term.alternatives)
+
     def present(self, terms: tuple[Term, ...]) -> bool:
         for term in terms:
             if term.first_atoms.isdisjoint(self.positions):
@@ -116,6 +122,10 @@ def _evaluate(rule: Rule, message: _Message, chat: Chat | None, kind: str,
         by_chat = rule.scope is not None and rule.scope.admits(chat)
         if not by_chat and not (rule.kinds is not None and kind in rule.kinds):
             return None
+    # The terms' words first: most rules tried on a message lack a later word of every term, and
+    # the guards (long lists) need not be looked at then.
+    if not any(message.may_have(term) for term in rule.terms):
+        return None
     if rule.unless and message.present(rule.unless):
         return None
     if rule.requires and not message.present(rule.requires):
