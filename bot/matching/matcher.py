@@ -47,11 +47,21 @@ class _Message:
         # findall, not Token objects: word positions are only needed for the rare message that matches.
         self.words = WORD_RE.findall(self.normalised.text)
         atoms_of = rules.index.atoms_of
-        self.token_atoms = [atoms_of(word) for word in self.words]
+        known = rules.index.cached  # the cache itself: one dict lookup per word seen before
+        self.token_atoms = token_atoms = []
         self.positions: dict[int, list[int]] = {}
-        for i, atoms in enumerate(self.token_atoms):
-            for atom in atoms:
-                self.positions.setdefault(atom, []).append(i)
+        positions = self.positions
+        for i, word in enumerate(self.words):
+            atoms = known.get(word)
+            if atoms is None:
+                atoms = atoms_of(word)
+            token_atoms.append(atoms)
+            if atoms:  # most words pass no atom
+                for atom in atoms:
+                    if atom in positions:
+                        positions[atom].append(i)
+                    else:
+                        positions[atom] = [i]
         self._spans: list[tuple[int, int]] | None = None
         self._years: list[int] | None = None
 

@@ -20,6 +20,9 @@ from bot.matching.words import forms, tokenise
 MAX_GAP = 10
 MIN_PREFIX = 3
 _TYPO_READINGS = 4
+# Typos are tolerated for Cyrillic terms only: an English word one letter off a term is usually
+# another word (deserted, deserter), while a Latin «dezerter» reaches «дезертир» through its reading.
+_CYRILLIC_WORD = re.compile(r"[а-яіїєґё']+")
 _CACHE_LIMIT = 200_000
 _TERM_TOKEN = re.compile(r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<bar>\|)|(?P<gap>~\S*)|(?P<word>[^\s()|~]+))")
 
@@ -56,7 +59,7 @@ class AtomIndex:
     """Every word test of a rule set, indexed by the word forms that pass it.
 
     With typo_min_length > 0, a word the dictionaries do not know also passes the word and prefix
-    tests of terms that long or longer when it is one letter off (a letter missing, extra, wrong or
+    tests of Cyrillic terms that long or longer when it is one letter off (a letter missing, extra, wrong or
     two swapped). The index holds each long term and its one-letter deletions (a deletion
     neighbourhood), so a word is looked up with its own deletions only: a few dozen dict probes.
     """
@@ -80,7 +83,7 @@ class AtomIndex:
             if kind == "word":
                 for k in value:
                     self.by_key.setdefault(k, set()).add(atom)
-                    if typos and len(k) >= typos:
+                    if typos and len(k) >= typos and _CYRILLIC_WORD.fullmatch(k):
                         for variant in _deletions(k) | {k}:
                             self.by_typo_key.setdefault(variant, set()).add(atom)
             elif kind == "exact":
@@ -90,12 +93,17 @@ class AtomIndex:
             else:
                 self.by_prefix.setdefault(value, set()).add(atom)
                 self._prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
-                if typos and len(value) >= typos:
+                if typos and len(value) >= typos and _CYRILLIC_WORD.fullmatch(value):
                     table = self.by_typo_prefix.setdefault(len(value), {})
                     for variant in _deletions(value) | {value}:
                         table.setdefault(variant, set()).add(atom)
             self._cache.clear()
         return self._interned[key]
+
+    @property
+    def cached(self) -> dict[str, frozenset[int]]:
+        """Words already looked up → their atoms (read-only for callers)."""
+        return self._cache
 
     def atoms_of(self, word: str) -> frozenset[int]:
         """Ids of the atoms that the normalised `word` passes (cached)."""
