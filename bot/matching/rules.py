@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.matching.terms import AtomIndex, Term, TermError, compile_term
@@ -110,18 +110,18 @@ class Rules:
     triggers: dict[int, tuple[int, ...]]  # atom → positions in `rules` whose terms start with it
     source: str = "<keywords>"
     settings: Settings = Settings()
-    kinds: dict[str, ChatScope] = None  # kind name → its chats (an empty scope for unlisted kinds)
+    kinds: dict[str, ChatScope] = field(default_factory=dict)  # kind name → its chats
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
 
     def kind_names(self) -> tuple[str, ...]:
-        return (*(self.kinds or {}), UNKNOWN_KIND)
+        return (*self.kinds, UNKNOWN_KIND)
 
     def kind_of(self, chat: Chat | None) -> str:
         """The kind [kinds] gives `chat`; the unknown_chat setting for a chat it does not list."""
         if chat is not None:
-            for name, scope in (self.kinds or {}).items():
+            for name, scope in self.kinds.items():
                 if scope.admits(chat):
                     return name
         return self.settings.unknown_chat
