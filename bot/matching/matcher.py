@@ -85,6 +85,8 @@ class _Message:
     def may_have(self, term: Term) -> bool:
         """False when some word of every alternative of `term` is missing: no search needed."""
         positions = self.positions
+        if term.single_word:
+            return not term.first_atoms.isdisjoint(positions)
         return any(all(not step.atoms.isdisjoint(positions) for step in alternative)
                    for alternative in term.alternatives)
 
