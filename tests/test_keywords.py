@@ -174,3 +174,41 @@ def test_dozor_keywords_uses_the_configured_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert dozor(["keywords", "test"]) == 0
     assert "kw.toml" in capsys.readouterr().out
+
+
+def test_kinds_and_settings_mistakes_name_their_line():
+    kinds = GOOD.replace("[[rule]]", '[kinds]\ncity = ["@kyiv_chat"]\n\n[[rule]]')
+    error = error_of(kinds.replace('terms = ["СЗЧ"]', 'terms = ["СЗЧ"]\nkinds = ["ctiy"]'))
+    assert error.line == 11 and "unknown kind 'ctiy'" in error.problem and "did you mean 'city'" in error.problem
+    error = error_of(kinds.replace('city = ["@kyiv_chat"]', 'city = ["kyiv chat"]'))
+    assert error.line == 5 and "'kyiv chat' is not a chat" in error.problem
+    error = error_of('[settings]\ntypo_min_length = "seven"\n\n' + GOOD)
+    assert error.line == 2 and "typo_min_length must be a whole number" in error.problem
+    error = error_of('[settings]\nunknown_chat = "cty"\n\n' + GOOD)
+    assert error.line == 2 and "unknown kind 'cty'" in error.problem
+    error = error_of('[settings]\ntypo_length = 7\n\n' + GOOD)
+    assert error.line == 2 and "did you mean 'typo_min_length'" in error.problem
+    # A file written before kinds existed, with [groups] and chats = [group], still loads.
+    assert parse_rules(GOOD.replace("[[rule]]", '[groups]\nlocal = ["@kyiv_chat"]\n\n[[rule]]')
+                       .replace('terms = ["СЗЧ"]', 'terms = ["СЗЧ"]\nchats = ["local"]'))
+
+
+def test_dozor_check_jsonl_reads_the_chat_of_each_line(tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    lines = [{"id": 1, "text": "На Привозі знову пакують", "chat": "city"},
+             {"id": 2, "text": "Зелені біля ТРЦ Караван, з боку зупинки", "chat": "news"},
+             {"id": 3, "text": "Зелені біля ТРЦ Караван, з боку зупинки", "chat": "@kyiv_obolon_chat"},
+             {"id": 4, "text": "Зелені біля ТРЦ Караван, з боку зупинки"}]
+    source.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines), encoding="utf-8")
+    assert dozor(["check", "--jsonl", str(source), "--keywords", str(EXAMPLE)]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["topics"] for o in out] == [["busification"], [], ["busification", "enlistment_centre"], []]
+
+
+def test_dozor_check_on_a_fresh_clone_uses_the_shipped_example(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no config.env, no keywords.toml here
+    monkeypatch.delenv("DOZOR_KEYWORDS", raising=False)
+    assert dozor(["check", "Т.Ц.К біля метро"]) == 0
+    captured = capsys.readouterr()
+    assert "enlistment_centre" in captured.out
+    assert "keywords.example.toml" in captured.err and "DOZOR_KEYWORDS" in captured.err

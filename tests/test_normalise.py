@@ -1,7 +1,7 @@
 """Normalisation: one spelling for the tricks chat writers use, with spans back into the original."""
 from hypothesis import given, settings, strategies as st
 
-from bot.matching.normalise import normalise
+from bot.matching.normalise import MAX_WORD, normalise
 from bot.matching.words import tokenise
 
 
@@ -84,3 +84,15 @@ def test_spans_cover_exactly_the_original_word(pairs):
     for token, word in zip(tokenise(n.text), hidden):
         start, end = n.span(token.start, token.end)
         assert text[start:end] == word
+
+
+def test_a_long_run_without_spaces_is_bounded_work():
+    # Issue 9: a run of letters without spaces made the look-alike step scan the rest of the run
+    # from every letter. Now a run is folded only up to MAX_WORD letters, whatever its length.
+    word = "в0єнкомат"
+    assert normalise(word).text == "воєнкомат"
+    long_run = "т" * 50_000 + "0т"
+    assert normalise(long_run).text == long_run  # longer than any word: left as typed
+    assert normalise(long_run + " " + word).text.endswith(" воєнкомат")
+    short_run = "т" * (MAX_WORD - 2) + "0т"
+    assert normalise(short_run).text == "т" * (MAX_WORD - 2) + "от"

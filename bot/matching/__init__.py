@@ -4,6 +4,7 @@
     rules = load_rules(Path("keywords.toml"))
     result = match(rules, "ТЦК пакують біля метро", chat)
     result.topics, result.matches[0].rule, result.language
+    match(rules, "пакують", kind="city")   # the kind of chat, when the caller knows it ([kinds] tells otherwise)
 
 Everything here is pure: no I/O except load_rules reading the one file.
 """

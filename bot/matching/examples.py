@@ -6,7 +6,8 @@
 A `must_match` example passes when its own rule fires (other rules of the topic may fire too).
 A `must_not_match` example passes when its topic does not match at all: the moderator wrote it to
 keep a meaning out of the topic, whichever rule would let it in. Examples of a rule limited to some
-chats are run as if posted in the first of those chats; examples of disabled rules are skipped.
+chats are run as if posted in the first of those chats (a rule limited to kinds of chat: in a chat of
+its first kind); examples of disabled rules are skipped.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def run_examples(rules: Rules) -> tuple[int, list[ExampleFailure]]:
         if example.rule not in enabled:
             continue
         ran += 1
-        _, firings = fired(rules, example.text, example.chat)
+        _, firings = fired(rules, example.text, example.chat, example.kind)
         topic_rules = tuple(f.rule.id for f in firings if f.rule.topic == example.topic)
         if example.should_match and example.rule not in topic_rules:
             failures.append(ExampleFailure(example, topic_rules, rules.source))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 APOSTROPHE = "'"  # the one the pymorphy3 Ukrainian dictionary is written with
 _APOSTROPHES = "’ʼ`‘′ʹ＇"
-_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e\u200e\u200f"
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff\ufe0f\u180e\u200e\u200f"
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
 
 # Same-length swaps applied after casefolding: one spelling for apostrophes, ё and ґ.
@@ -31,7 +31,14 @@ _LOOKALIKES = str.maketrans({"a": "а", "b": "в", "c": "с", "e": "е", "h": "�
                              "m": "м", "o": "о", "p": "р", "t": "т", "x": "х", "y": "у"})
 # Digits written for letters; only «0», «3» and «6» are common enough to be worth the risk.
 _DIGITS = str.maketrans({"0": "о", "3": "з", "6": "б"})
-_MIXED = re.compile(f"(?=[{_CYR}0-9]*[{_LAT}])(?=[{_LAT}0-9]*[{_CYR}])[{_CYR}{_LAT}0-9]+")
+# A run of letters and digits is found once and tested for both alphabets by plain searches:
+# lookaheads over the rest of a run made a long run without spaces cost quadratic time.
+# Runs longer than MAX_WORD are not words anybody reads (base64, hashes, keyboard mashing) and are
+# left as typed, so the work on one run is bounded.
+MAX_WORD = 64
+_RUN = re.compile(f"[{_CYR}{_LAT}0-9]+")
+_HAS_LAT = re.compile(f"[{_LAT}]")
+_HAS_CYR = re.compile(f"[{_CYR}]")
 _DIGIT_IN_WORD = re.compile(f"(?<=[{_CYR}])[036]+(?=[{_CYR}])")
 # A whole word typed in Latin capitals that all look Cyrillic («BOEHKOMAT») inside a Cyrillic
 # message is a disguise; four letters at least, so English acronyms such as TCC or OK stay English.
@@ -125,9 +132,17 @@ def _swap_letters(text: str) -> str:
     if _NEEDS_SWAP.search(text):
         text = text.translate(_SWAPS)
     if _CYR_NEXT_TO_OTHER.search(text):
-        text = _MIXED.sub(lambda m: m.group().translate(_LOOKALIKES), text)
-        text = _DIGIT_IN_WORD.sub(lambda m: m.group().translate(_DIGITS), text)
+        text = _RUN.sub(_fold_run, text)
     return text
+
+
+def _fold_run(m: re.Match) -> str:
+    run = m.group()
+    if len(run) > MAX_WORD or not _HAS_CYR.search(run):
+        return run
+    if _HAS_LAT.search(run):
+        run = run.translate(_LOOKALIKES)
+    return _DIGIT_IN_WORD.sub(lambda d: d.group().translate(_DIGITS), run)
 
 
 def _nfkc(text: str, casefold: bool) -> tuple[str, list[int], list[int]]:

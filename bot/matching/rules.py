@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.chat_refs import parse_chat
@@ -23,9 +23,25 @@ from bot.model import Chat
 
 DEFAULT_NEAR = 3
 MAX_NEAR = 50
-_TOP_KEYS = ("topics", "groups", "rule")
-_RULE_KEYS = ("id", "topic", "terms", "requires", "unless", "unless_near", "near", "chats", "enabled",
-              "must_match", "must_not_match")
+_TOP_KEYS = ("settings", "topics", "kinds", "groups", "rule")
+_RULE_KEYS = ("id", "topic", "terms", "requires", "unless", "unless_near", "near", "chats", "kinds",
+              "history_guard", "enabled", "must_match", "must_not_match")
+# Kinds of chat that always exist; [kinds] lists which chats are which and may add more.
+BUILTIN_KINDS = ("city", "news", "other")
+UNKNOWN_KIND = "unknown"  # a chat that [kinds] does not list, or a text with no chat at all
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The [settings] table: switches of the matching engine."""
+
+    typo_min_length: int = 7  # terms this long tolerate one wrong letter; 0: never
+    history_before: int = 2014  # a year before this near a term: history, not news; 0: no guard
+    history_near: int = 6  # how many words count as near a year
+    unknown_chat: str = UNKNOWN_KIND  # the kind a chat counts as when [kinds] does not list it
+
+
+_SETTINGS_RANGES = {"typo_min_length": (0, 40), "history_before": (0, 3000), "history_near": (1, MAX_NEAR)}
 _TERM_KEYS = ("terms", "requires", "unless", "unless_near")
 _ID_RE = re.compile(r"[\w.-]+")
 
@@ -64,7 +80,9 @@ class Rule:
     unless: tuple[Term, ...] = ()
     unless_near: tuple[Term, ...] = ()
     near: int = DEFAULT_NEAR
-    scope: ChatScope | None = None  # None: every chat
+    scope: ChatScope | None = None  # None: every chat (unless `kinds` limits it)
+    kinds: frozenset[str] | None = None  # None: chats of every kind
+    history_guard: bool = True
     enabled: bool = True
     line: int | None = None
 
@@ -79,6 +97,7 @@ class Example:
     should_match: bool
     chat: Chat | None
     line: int | None
+    kind: str | None = None  # the kind of chat the example counts as posted in
 
 
 @dataclass(frozen=True)
@@ -89,9 +108,22 @@ class Rules:
     index: AtomIndex
     triggers: dict[int, tuple[int, ...]]  # atom → positions in `rules` whose terms start with it
     source: str = "<keywords>"
+    settings: Settings = Settings()
+    kinds: dict[str, ChatScope] = field(default_factory=dict)  # kind name → its chats
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
+
+    def kind_names(self) -> tuple[str, ...]:
+        return (*self.kinds, UNKNOWN_KIND)
+
+    def kind_of(self, chat: Chat | None) -> str:
+        """The kind [kinds] gives `chat`; the unknown_chat setting for a chat it does not list."""
+        if chat is not None:
+            for name, scope in self.kinds.items():
+                if scope.admits(chat):
+                    return name
+        return self.settings.unknown_chat
 
 
 def load_rules(path: Path) -> Rules:
@@ -121,6 +153,8 @@ class _Compiler:
         self.source = source
         self.where = _Locator(text)
         self.index = AtomIndex()
+        self.settings = Settings()
+        self.kinds: dict[str, ChatScope] = {}
 
     def fail(self, problem: str, line: int | None) -> RulesError:
         return RulesError(problem, self.source, line)
@@ -129,8 +163,15 @@ class _Compiler:
         for key in data:
             if key not in _TOP_KEYS:
                 raise self.fail(_unknown(key, "at the top level", _TOP_KEYS), self.where.top_key(key))
+        self.settings = self.read_settings(data.get("settings", {}))
+        self.index = AtomIndex(self.settings.typo_min_length)
         topics = self.topics(data.get("topics"))
         groups = self.groups(data.get("groups", {}))
+        self.kinds = self.read_kinds(data.get("kinds", {}))
+        if self.settings.unknown_chat not in (*self.kinds, UNKNOWN_KIND):
+            raise self.fail(_unknown(self.settings.unknown_chat, "as unknown_chat in [settings]",
+                                     (*self.kinds, UNKNOWN_KIND), what="kind"),
+                            self.where.key(("settings",), "unknown_chat"))
         raw_rules = data.get("rule", [])
         if not isinstance(raw_rules, list) or not all(isinstance(r, dict) for r in raw_rules):
             raise self.fail("'rule' must be a list of [[rule]] tables", self.where.top_key("rule"))
@@ -155,7 +196,51 @@ class _Compiler:
                     if not bucket or bucket[-1] != position:
                         bucket.append(position)
         return Rules(topics, tuple(rules), tuple(examples), self.index,
-                     {atom: tuple(ps) for atom, ps in triggers.items()}, self.source)
+                     {atom: tuple(ps) for atom, ps in triggers.items()}, self.source, self.settings, self.kinds)
+
+    def read_settings(self, raw) -> Settings:
+        if not isinstance(raw, dict):
+            raise self.fail("[settings] must be a table of  name = value", self.where.top_key("settings"))
+        names = tuple(Settings.__dataclass_fields__)
+        values = {}
+        for key, value in raw.items():
+            line = self.where.key(("settings",), key)
+            if key not in names:
+                raise self.fail(_unknown(key, "in [settings]", names), line)
+            if key == "unknown_chat":
+                if not isinstance(value, str) or not value.strip():
+                    raise self.fail("unknown_chat must be the name of a kind of chat, e.g. \"city\"", line)
+                values[key] = value
+                continue
+            low, high = _SETTINGS_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise self.fail(f"{key} must be a whole number from {low} to {high}", line)
+            values[key] = value
+        return Settings(**values)
+
+    def read_kinds(self, raw) -> dict[str, ChatScope]:
+        """[kinds]: kind name → chats of that kind; city, news and other exist even when not listed."""
+        if not isinstance(raw, dict):
+            raise self.fail("[kinds] must map a kind of chat (city, news, other …) to a list of chats",
+                            self.where.top_key("kinds"))
+        kinds = {name: ChatScope(frozenset(), frozenset(), None) for name in BUILTIN_KINDS}
+        for name, chats in raw.items():
+            line = self.where.key(("kinds",), name)
+            if name == UNKNOWN_KIND or not _ID_RE.fullmatch(name):
+                raise self.fail(f"kind {name!r}: use letters, digits, '_', '-' or '.' (and not {UNKNOWN_KIND!r}, "
+                                "which is what a chat not listed here counts as)", line)
+            refs = _as_list(chats, (str, int)) if chats != [] else []
+            if refs is None:
+                raise self.fail(f"kind {name!r} must be a list of chats (@username, t.me/name or a numeric id)", line)
+            parsed = []
+            for ref in refs:
+                chat = chat_reference(ref)
+                if chat is None:
+                    raise self.fail(f"kind {name!r}: {ref!r} is not a chat; write @username, t.me/name "
+                                    "or a numeric id such as -1001234567890", self.where.value(line, ref))
+                parsed.append(chat)
+            kinds[name] = _scope(parsed) if parsed else ChatScope(frozenset(), frozenset(), None)
+        return kinds
 
     def topics(self, raw) -> dict[str, str]:
         line = self.where.table("topics")
@@ -244,9 +329,17 @@ class _Compiler:
             raise self.fail(f"{label}: enabled must be true or false (without quotes)",
                             self.where.key(block, "enabled"))
         scope = self.scope(raw, label, block, groups)
+        kinds = self.rule_kinds(raw, label, block)
+        history_guard = raw.get("history_guard", True)
+        if not isinstance(history_guard, bool):
+            raise self.fail(f"{label}: history_guard must be true or false (without quotes)",
+                            self.where.key(block, "history_guard"))
 
         rule = Rule(rule_id, topic, compiled["terms"], compiled["requires"], compiled["unless"],
-                    compiled["unless_near"], near, scope, enabled, header)
+                    compiled["unless_near"], near, scope, kinds, history_guard, enabled, header)
+        example_chat = scope.example_chat if scope else None
+        # Examples count as posted in the rule's first chat, else in a chat of its first kind.
+        example_kind = None if scope or kinds is None else _first_kind(raw["kinds"])
         examples = []
         for key, should_match in (("must_match", True), ("must_not_match", False)):
             values = _as_list(raw.get(key, []), (str,))
@@ -254,9 +347,24 @@ class _Compiler:
             if values is None:
                 raise self.fail(f"{label}: {key} must be a list of messages (strings)", line)
             for value in values:
-                examples.append(Example(rule_id, topic, value, should_match,
-                                        scope.example_chat if scope else None, self.where.value(line, value)))
+                examples.append(Example(rule_id, topic, value, should_match, example_chat,
+                                        self.where.value(line, value), example_kind))
         return rule, examples
+
+    def rule_kinds(self, raw: dict, label: str, block) -> frozenset[str] | None:
+        if "kinds" not in raw:
+            return None
+        line = self.where.key(block, "kinds")
+        names = _as_list(raw["kinds"], (str,))
+        known = (*self.kinds, UNKNOWN_KIND)
+        if not names:
+            raise self.fail(f"{label}: kinds must list kinds of chat, e.g. kinds = [\"city\"] "
+                            f"(known: {', '.join(known)})", line)
+        for name in names:
+            if name not in known:
+                raise self.fail(_unknown(name, f"in kinds of {label}", known, what="kind"),
+                                self.where.value(line, name))
+        return frozenset(names)
 
     def scope(self, raw: dict, label: str, block, groups: dict[str, ChatScope]) -> ChatScope | None:
         if "chats" not in raw:
@@ -288,6 +396,10 @@ class _Compiler:
             else:
                 ids.append(chat.id)
         return ChatScope(frozenset(usernames), frozenset(ids), first)
+
+
+def _first_kind(raw) -> str:
+    return raw if isinstance(raw, str) else raw[0]
 
 
 def _scope(chats: list[Chat]) -> ChatScope:

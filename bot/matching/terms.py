@@ -19,6 +19,10 @@ from bot.matching.words import forms, tokenise
 
 MAX_GAP = 10
 MIN_PREFIX = 3
+_TYPO_READINGS = 4
+# Typos are tolerated for Cyrillic terms only: an English word one letter off a term is usually
+# another word (deserted, deserter), while a Latin «dezerter» reaches «дезертир» through its reading.
+_CYRILLIC_WORD = re.compile(r"[а-яіїєґё']+")
 _CACHE_LIMIT = 200_000
 _TERM_TOKEN = re.compile(r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<bar>\|)|(?P<gap>~\S*)|(?P<word>[^\s()|~]+))")
 
@@ -46,13 +50,27 @@ class Term:
         return cls(source, alternatives, first, all(len(alt) == 1 for alt in alternatives))
 
 
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
 @dataclass
 class AtomIndex:
-    """Every word test of a rule set, indexed by the word forms that pass it."""
+    """Every word test of a rule set, indexed by the word forms that pass it.
 
+    With typo_min_length > 0, a word the dictionaries do not know also passes the word and prefix
+    tests of Cyrillic terms that long or longer when it is one letter off (a letter missing, extra, wrong or
+    two swapped). The index holds each long term and its one-letter deletions (a deletion
+    neighbourhood), so a word is looked up with its own deletions only: a few dozen dict probes.
+    """
+
+    typo_min_length: int = 0
     by_key: dict[str, set[int]] = field(default_factory=dict)  # lemma/stem/word → word atoms
     by_surface: dict[str, set[int]] = field(default_factory=dict)  # exact spelling → exact atoms
     by_prefix: dict[str, set[int]] = field(default_factory=dict)
+    by_infix: dict[str, set[int]] = field(default_factory=dict)  # letters anywhere inside a word
+    by_typo_key: dict[str, set[int]] = field(default_factory=dict)  # long key and its deletions → atoms
+    by_typo_prefix: dict[int, dict[str, set[int]]] = field(default_factory=dict)  # length → ditto
     _interned: dict[tuple, int] = field(default_factory=dict)
     _prefix_lengths: tuple[int, ...] = ()
     _cache: dict[str, frozenset[int]] = field(default_factory=dict)
@@ -61,16 +79,31 @@ class AtomIndex:
         key = (kind, value)
         if key not in self._interned:
             atom = self._interned[key] = len(self._interned)
+            typos = self.typo_min_length
             if kind == "word":
                 for k in value:
                     self.by_key.setdefault(k, set()).add(atom)
+                    if typos and len(k) >= typos and _CYRILLIC_WORD.fullmatch(k):
+                        for variant in _deletions(k) | {k}:
+                            self.by_typo_key.setdefault(variant, set()).add(atom)
             elif kind == "exact":
                 self.by_surface.setdefault(value, set()).add(atom)
+            elif kind == "infix":
+                self.by_infix.setdefault(value, set()).add(atom)
             else:
                 self.by_prefix.setdefault(value, set()).add(atom)
                 self._prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
+                if typos and len(value) >= typos and _CYRILLIC_WORD.fullmatch(value):
+                    table = self.by_typo_prefix.setdefault(len(value), {})
+                    for variant in _deletions(value) | {value}:
+                        table.setdefault(variant, set()).add(atom)
             self._cache.clear()
         return self._interned[key]
+
+    @property
+    def cached(self) -> dict[str, frozenset[int]]:
+        """Words already looked up → their atoms (read-only for callers)."""
+        return self._cache
 
     def atoms_of(self, word: str) -> frozenset[int]:
         """Ids of the atoms that the normalised `word` passes (cached)."""
@@ -93,11 +126,39 @@ class AtomIndex:
                 atoms = self.by_prefix.get(surface[:length])
                 if atoms:
                     hits |= atoms
+            for infix, atoms in self.by_infix.items():
+                if infix in surface:
+                    hits |= atoms
+        if self.typo_min_length and not word_forms.known and len(word) >= self.typo_min_length - 1:
+            hits |= self._typos(word_forms)
         found = frozenset(hits)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[word] = found
         return found
+
+    def _typos(self, word_forms) -> set[int]:
+        hits: set[int] = set()
+        # The word, its guessed lemmas and its likeliest Cyrillic readings; not the long tail.
+        spellings = {*word_forms.surfaces[:_TYPO_READINGS], *(k for k in word_forms.keys if k not in word_forms.surfaces)}
+        for spelling in spellings:
+            if len(spelling) < self.typo_min_length - 1:
+                continue
+            for variant in _deletions(spelling) | {spelling}:
+                atoms = self.by_typo_key.get(variant)
+                if atoms:
+                    hits |= atoms
+            for length, table in self.by_typo_prefix.items():
+                if len(spelling) < length - 1:
+                    continue
+                probes = {spelling[:length - 1]} | _deletions(spelling[:length])
+                if len(spelling) > length:
+                    probes |= _deletions(spelling[:length + 1])
+                for probe in probes:
+                    atoms = table.get(probe)
+                    if atoms:
+                        hits |= atoms
+        return hits
 
 
 def compile_term(source: str, index: AtomIndex) -> Term:
@@ -192,16 +253,23 @@ def _compile_phrase(tokens: list[tuple[str, str]], index: AtomIndex) -> list[Ste
 
 def _atoms_of_word(text: str, index: AtomIndex) -> list[set[int]]:
     """One atom set per word that `text` normalises to (a hyphenated word gives two)."""
+    infix = len(text) > 2 and text.startswith("*") and text.endswith("*")
     exact = text.startswith("=")
-    prefix = text.endswith("*")
-    body = text[1 if exact else 0: -1 if prefix else None]
+    prefix = text.endswith("*") and not infix
+    body = text[1 if exact or infix else 0: -1 if prefix or infix else None]
     if "*" in body or "=" in body:
-        raise TermError(f"{text!r}: '*' goes only at the end of a word, '=' only at its start")
+        raise TermError(f"{text!r}: '*' goes only at the end of a word (or at both ends: *тцк*), '=' only at its start")
     if exact and prefix:
         raise TermError(f"{text!r}: a word is either exact (=word) or a prefix (word*), not both")
     words = [t.text for t in tokenise(normalise(body).text)]
     if not words:
         raise TermError(f"{text!r} has no letters")
+    if infix:
+        if len(words) != 1:
+            raise TermError(f"{text!r}: letters inside a word (*abc*) must be a single word")
+        if len(words[0]) < MIN_PREFIX:
+            raise TermError(f"{text!r}: letters inside a word need at least {MIN_PREFIX} of them, or they match too much")
+        return [{index.intern("infix", words[0])}]
     if prefix:
         if len(words) != 1:
             raise TermError(f"{text!r}: a prefix must be a single word")

@@ -17,7 +17,9 @@ from functools import lru_cache
 
 from bot.matching.translit import candidates
 
-WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+# Words, numbers (article numbers, years) and single pictographs (🫒, 🎿): each is one token.
+EMOJI = "\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF"
+WORD_RE = re.compile(rf"[^\W\d_]+(?:'[^\W\d_]+)*|\d+|[{EMOJI}]")
 _LATIN = re.compile(r"[a-z']+")
 _CYRILLIC = re.compile(r"[а-яіїєґё']+")
 # Transliterated readings whose surface (not only lemma) is kept as a key: the likeliest few,
@@ -36,6 +38,7 @@ class Token:
 class Forms:
     keys: frozenset[str]  # the word, its lemmas, its stem: what word terms are compared with
     surfaces: tuple[str, ...]  # spellings that prefix and exact terms are compared with
+    known: bool = True  # a dictionary knows the word: a typo of a term it is not
 
 
 def tokenise(text: str) -> list[Token]:
@@ -66,6 +69,10 @@ def lemmas(word: str) -> set[str]:
         if not known and parses:
             guesses.add(_fold(parses[0].normal_form))
     return found or guesses
+
+
+def is_known(word: str) -> bool:
+    return any(analyser.word_is_known(word) for analyser in _analysers())
 
 
 def known_lemmas(word: str) -> set[str]:
@@ -103,13 +110,16 @@ def forms(word: str, transliterate: bool = True) -> Forms:
     while a Latin word in a message may be Ukrainian or Russian typed in Latin letters.
     """
     if _CYRILLIC.fullmatch(word):
-        return Forms(frozenset({word, *lemmas(word)}), (word,))
+        return Forms(frozenset({word, *lemmas(word)}), (word,), is_known(word))
     if _LATIN.fullmatch(word):
         if not transliterate:
             return Forms(frozenset({word, stem(word)}), (word,))
         readings = candidates(word)
         keys = {word, stem(word), *readings[:_SURFACE_READINGS]}
+        known = False
         for reading in readings:
-            keys |= known_lemmas(reading)
-        return Forms(frozenset(keys), (word, *readings))
+            found = known_lemmas(reading)
+            keys |= found
+            known = known or bool(found)
+        return Forms(frozenset(keys), (word, *readings), known)
     return Forms(frozenset({word}), (word,))
