@@ -28,6 +28,6 @@ async def test_model_hits_are_found_and_unsure_ones_wait_for_review(tmp_path: Pa
     head, rest = text.split("━━", 1)
     assert "Усього: 2" in head  # the rules' hit and the model's, not the unsure one
     found, review = rest.split("━━ На перевірку ━━")
-    assert "третій місяць" in found and "знайдено моделлю, схоже на позначені приклади: «" in found
-    assert "пішов з частини" in review and "модель не впевнена: СЗЧ" in review
-    assert "пішов з частини" not in found and "сонячно" not in text
+    assert MODEL_FINDS[:20] in found and "знайдено моделлю, схоже на позначені приклади: «" in found
+    assert MODEL_UNSURE[:20] in review and "модель не впевнена: Бусифікація" in review
+    assert MODEL_UNSURE[:20] not in found and "сонячно" not in text

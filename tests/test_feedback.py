@@ -14,11 +14,11 @@ from bot.commands.label import BadReference, parse_reference
 from bot.matching import load_rules, match
 from bot.model import Chat, Post
 from tests.conftest import EXAMPLE_KEYWORDS
-from tests.test_model import FEW_RULES, MODEL_FINDS
+from tests.test_model import FEW_RULES, MODEL_FINDS, MODEL_TOPIC
 
 CHAT = Chat(id=-1001234567890, title="Київ чат", username="kyiv_city_chat", kind="group")
-# the rule 'szch-awol-slang' fires on this, but it is about a diet
-DIET = "Пішов у самоволку з дієти: з'їв цілий торт"
+# the rule 'szch-awol-slang' fires on this, but it is about skipping work for a beer
+WRONG_HIT = "Самоволка з роботи на пиво, шеф не знає"
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def storage(tmp_path, monkeypatch):
     async def fill():
         archive = await Archive.open(storage / "archive.sqlite3")
         await archive.save_chat(CHAT, "@kyiv_city_chat")
-        post = Post(chat_id=CHAT.id, message_id=41, date=datetime.now(timezone.utc), text=DIET)
-        await archive.ingest(CHAT, [(post, match(rules, DIET, CHAT))])
+        post = Post(chat_id=CHAT.id, message_id=41, date=datetime.now(timezone.utc), text=WRONG_HIT)
+        await archive.ingest(CHAT, [(post, match(rules, WRONG_HIT, CHAT))])
         await archive.close()
 
     asyncio.run(fill())
@@ -42,7 +42,7 @@ def storage(tmp_path, monkeypatch):
 
 
 def test_the_diet_message_matches_a_rule_to_begin_with():
-    assert match(load_rules(EXAMPLE_KEYWORDS), DIET, CHAT).topics == ["szch"]
+    assert match(load_rules(EXAMPLE_KEYWORDS), WRONG_HIT, CHAT).topics == ["szch"]
 
 
 def test_a_no_label_shows_in_report_and_makes_keywords_test_fail(storage, capsys):
@@ -57,7 +57,7 @@ def test_a_no_label_shows_in_report_and_makes_keywords_test_fail(storage, capsys
 
     assert dozor(["keywords", "test"]) == 1
     out = capsys.readouterr().out
-    assert "labelled not szch" in out and "szch-awol-slang" in out and DIET[:20] in out
+    assert "labelled not szch" in out and "szch-awol-slang" in out and WRONG_HIT[:20] in out
     assert "all" in before and "examples pass" in before
 
     assert dozor(["keywords", "report"]) == 0
@@ -110,7 +110,7 @@ def test_report_counts_the_models_suggestions_on_archived_messages(storage, caps
     out = capsys.readouterr().out
     assert chat.title not in out  # texts, never chat names, in the report
     suggestions = out.split("The model's most frequent suggestions", 1)[1]
-    assert "szch: 1 found" in suggestions and "третій місяць" in suggestions
+    assert f"{MODEL_TOPIC}: 1 found" in suggestions and MODEL_FINDS[:20] in suggestions
 
 
 def test_labels_train_a_model_of_ones_own_and_never_overwrite_the_shipped_one(storage, capsys):
@@ -125,4 +125,4 @@ def test_labels_train_a_model_of_ones_own_and_never_overwrite_the_shipped_one(st
     assert dozor(["keywords", "train", "--without-shared", "--output", str(own)]) == 0
     meta = load(own).meta
     assert meta["training"]["sets"][-1] == {"name": "archive labels", "place": "archive", "examples": 1}
-    assert DIET not in str(meta)  # the archive's texts stay in the archive
+    assert WRONG_HIT not in str(meta)  # the archive's texts stay in the archive

@@ -20,8 +20,9 @@ from bot.matching import load_rules, match
 from tests.conftest import EXAMPLE_KEYWORDS, eventually
 
 # no rule covers these; the shipped model does (found) or is unsure (review)
-MODEL_FINDS = "Чоловік третій місяць не повертається в частину, ховається в селі у тещі"
-MODEL_UNSURE = "Брат пішов з частини без дозволу, тепер ховається"
+MODEL_FINDS = "На Оболоні пакують чоловіків у бус, будьте обережні"
+MODEL_UNSURE = "Облава на ринку, забирають усіх чоловіків"
+MODEL_TOPIC = "busification"  # what the shipped model finds in both
 RULES_FIND = "Біля метро Лівобережна ТЦК роздають повістки"
 TOPICS = ["szch", "busification", "enlistment_centre"]
 # rules that surely miss MODEL_FINDS and MODEL_UNSURE, whatever the default keywords grow into
@@ -94,7 +95,7 @@ def test_dozor_keywords_train_reproduces_the_shipped_model(isolated, capsys):
     assert output.read_bytes() == SHIPPED_MODEL.read_bytes()
     meta = load(output).meta
     assert [s["name"] for s in meta["training"]["sets"]] == [
-        "heldout_messages.jsonl", "labelled_messages.jsonl", "dev_messages.jsonl"]
+        "heldout_messages.jsonl", "labelled_messages.jsonl", "patterns_messages.jsonl", "dev_messages.jsonl"]
 
 
 def test_training_without_the_shared_set_says_where_it_looked(isolated, capsys):
@@ -112,10 +113,10 @@ def test_the_model_adds_what_no_rule_found_and_never_removes_a_rules_hit(few_rul
     texts = [MODEL_FINDS, MODEL_UNSURE, RULES_FIND]
     plain = [match(rules, t) for t in texts]
     found, unsure, ruled = classifier.second_opinion(list(zip(texts, plain)))
-    assert plain[0].topics == [] and found.topics == ["szch"]
+    assert plain[0].topics == [] and found.topics == [MODEL_TOPIC]
     [hit] = found.matches
     assert hit.rule == "model" and hit.term.startswith("found by the model, like these labelled examples: «")
-    assert unsure.topics == [] and unsure.review == ["szch"] and unsure.opinions[0].like
+    assert unsure.topics == [] and unsure.review == [MODEL_TOPIC] and unsure.opinions[0].like
     assert ruled.matches[: len(plain[2].matches)] == plain[2].matches
 
 
@@ -128,9 +129,9 @@ def test_dozor_check_shows_the_model_and_its_evidence(isolated, capsys, few_rule
                                 enumerate([MODEL_FINDS, MODEL_UNSURE, RULES_FIND])), encoding="utf-8")
     assert dozor(["check", "--jsonl", str(source), "--keywords", str(few_rules)]) == 0
     found, unsure, ruled = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert found["topics"] == ["szch"] and found["rules"] == []
+    assert found["topics"] == [MODEL_TOPIC] and found["rules"] == []
     assert found["model"][0]["found"] is True and found["model"][0]["like"]
-    assert unsure["topics"] == [] and unsure["review"] == ["szch"]
+    assert unsure["topics"] == [] and unsure["review"] == [MODEL_TOPIC]
     assert ruled["rules"] and ruled["topics"] == ["enlistment_centre"]
     [evidence] = ruled["evidence"]
     assert RULES_FIND[slice(*evidence["span"])] == "ТЦК" and evidence["rule"] == ruled["rules"][0]
@@ -179,12 +180,12 @@ async def test_the_service_archives_model_hits_and_reviews(fake, run_service, fe
         await eventually(lambda: running.service.ingestor.checkpoints[city.marked_id] == unsure.id, "both posts")
         archive = running.service.archive
         stored = await archive.message(city.marked_id, found.id)
-        assert [(m["topic"], m["rule"]) for m in stored["matches"]] == [("szch", "model")]
+        assert [(m["topic"], m["rule"]) for m in stored["matches"]] == [(MODEL_TOPIC, "model")]
         assert stored["matched"] == 1
         reviewed = await archive.message(city.marked_id, unsure.id)
         assert reviewed["matched"] == 0 and reviewed["matches"] == []
         rows = await archive.rows("SELECT topic FROM model_reviews")
-        assert [r["topic"] for r in rows] == ["szch"]
+        assert [r["topic"] for r in rows] == [MODEL_TOPIC]
 
 
 async def test_the_service_keeps_matching_with_the_rules_when_the_model_file_is_broken(
