@@ -24,6 +24,15 @@ from bot.telegram.history import Page
 log = logging.getLogger("dozor.ingest")
 
 
+class Held(Exception):
+    """A history read stopped below a message that could not be stored; it is read again."""
+
+    def __init__(self, chat: Chat, message_id: int, error: Exception):
+        super().__init__(f"message {message_id} could not be stored ({type(error).__name__}: {error}); "
+                         f"{chat.title} is held below it and read again")
+        self.message_id = message_id
+
+
 class Ingestor:
     def __init__(self, archive: Archive, rules, on_gap: Callable[..., None] = lambda chat_id, recheck=False: None,
                  on_archived: Callable[[], None] = lambda: None):
@@ -76,7 +85,11 @@ class Ingestor:
         except Exception as error:
             log.warning("%s: page of %d failed (%s); storing one by one", chat.title, len(page.posts), error)
             for post in page.posts:
-                await self._store_one(chat, post, advance=True)
+                if not await self._store_one(chat, post, advance=True):
+                    # held just below the message that failed: the read stops here and the
+                    # next one retries it and what follows, instead of passing it for good
+                    await self.advance(chat, post.message_id - 1)
+                    raise Held(chat, post.message_id, error)
         await self.advance(chat, page.last_id)
 
     async def advance(self, chat: Chat, message_id: int) -> None:
@@ -125,9 +138,12 @@ class Ingestor:
         if chat_id is None or chat_id in self.chats:
             await self.archive.record_failure("convert", reason, chat_id, message_id)
 
-    async def _store_one(self, chat: Chat, post: Post, advance: bool) -> None:
+    async def _store_one(self, chat: Chat, post: Post, advance: bool) -> bool:
+        """Whether the post was stored; a failure is recorded, never raised (the archive's own
+        errors are, so the caller can hold its place)."""
         try:
             await self._store(chat, [post], advance)
+            return True
         except sqlite3.Error:
             raise
         except Exception as error:
@@ -135,4 +151,10 @@ class Ingestor:
             # with its text, where an operator sees it
             log.exception("%s: message %d could not be archived", chat.title, post.message_id)
             await self.archive.record_failure("store", f"{type(error).__name__}: {error}",
-                                              chat.id, post.message_id, detail=post.text[:4000])
+                                              chat.id, post.message_id, detail=_printable(post.text[:4000]))
+            return False
+
+
+def _printable(text: str) -> str:
+    """The text as SQLite can store it: what made the store fail must not fail its record too."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

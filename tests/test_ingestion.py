@@ -380,3 +380,37 @@ async def test_a_stop_is_obeyed_while_telegram_is_out_of_reach(settings, fake):
     stop.set()
     await asyncio.wait_for(task, 20)
     assert not service.ready.is_set()
+
+
+async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(tmp_path):
+    """A page that fails for a reason other than the archive is stored one by one; the read
+    stops below the message that failed, so the next read retries it instead of passing it."""
+    from bot.archive import Archive
+    from bot.ingest import Held, Ingestor
+    from bot.model import Chat, Post
+    from bot.rules_reload import RulesHolder
+    from bot.telegram.history import Page
+    from tests.conftest import EXAMPLE_KEYWORDS
+
+    chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    try:
+        await archive.save_chat(chat, "@kyiv_news")
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS))
+        await ingestor.watch(chat)
+        now = datetime.now(timezone.utc)
+        unstorable = f"{MATCHING} \ud800"  # a lone surrogate: SQLite cannot encode it
+        page = Page(posts=[Post(chat.id, 1, now, MATCHING), Post(chat.id, 2, now, unstorable),
+                           Post(chat.id, 3, now, MATCHING)], last_id=3)
+        with pytest.raises(Held):
+            await ingestor.history_page(chat, page)
+        assert await archive.message_ids(chat.id) == [1]
+        assert await archive.checkpoint(chat.id) == 1 and ingestor.checkpoints[chat.id] == 1
+        assert [f["message_id"] for f in await archive.failures("store")] == [2]
+        # read again from the checkpoint, once the message can be stored
+        again = Page(posts=[Post(chat.id, 2, now, MATCHING), Post(chat.id, 3, now, MATCHING)], last_id=3)
+        await ingestor.history_page(chat, again)
+        assert await archive.message_ids(chat.id) == [1, 2, 3]
+        assert await archive.checkpoint(chat.id) == 3
+    finally:
+        await archive.close()
