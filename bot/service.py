@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.archive import Archive
-from bot.catchup import RECHECK, CatchUp
+from bot.catchup import CatchUp
 from bot.config import Settings
 from bot.digest.sender import run_digests
 from bot.ingest import Ingestor
@@ -68,18 +68,22 @@ class Service:
                     await self._serve(rules, stop)
                 finally:
                     await self.client.disconnect()
-                # after the disconnect no update can arrive any more: write what is queued
-                await self._flush()
+                    # after the disconnect no update can arrive any more: write what is queued,
+                    # also when a failed task is what stopped the service
+                    await self._flush()
             finally:
                 await self.archive.close()
         log.info("stopped cleanly")
 
     async def _flush(self) -> None:
+        if self.feed is None:
+            return
         try:
-            await asyncio.wait_for(self.feed.flush(), FLUSH_LIMIT)
+            left = await asyncio.wait_for(self.feed.flush(), FLUSH_LIMIT)
         except TimeoutError:
-            log.warning("%d live updates left unwritten; the next start re-reads new messages, "
-                        "and edits or deletions among the last %d", self.feed.queue.qsize(), RECHECK)
+            left = self.feed.queue.qsize() + (self.feed.held is not None)
+        if left:
+            log.warning("%d live updates left unwritten; the next start catches their chats up", left)
 
     def catchup_request(self, chat_id: int, recheck: bool = False) -> None:
         self.catchup.request(chat_id, recheck)

@@ -414,3 +414,70 @@ async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(
         assert await archive.checkpoint(chat.id) == 3
     finally:
         await archive.close()
+
+
+async def test_live_edits_and_deletions_are_written_when_a_failed_task_stops_the_service(
+        fake, settings, monkeypatch):
+    """The archive refuses the writes for a while; then a task fails and stops the service.
+    The edit and the deletion Telegram sent meanwhile exist nowhere else: they must be written
+    on the way out, not dropped with the queue."""
+    import sqlite3
+
+    from bot.service import Service
+    from bot.telegram import live
+
+    monkeypatch.setattr(live, "RETRY_FIRST", 600.0)  # only the shutdown can write them in time
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    post = fake.post(news, MATCHING)
+    service = Service(replace(settings, chats=("@kyiv_news",), catchup_interval=0.2),
+                      client_options={"connection": fake.connection}, history_wait=0)
+    task = asyncio.create_task(service.run(asyncio.Event()))
+    await eventually(lambda: service.ready.is_set() and service.archive.message(news.marked_id, post.id),
+                     "the post to be archived")
+    await service.archive.db.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(settings.archive_path)
+    other.execute("BEGIN IMMEDIATE")
+    fake.edit(news, post.id, MATCHING + " (оновлено)")
+    fake.delete(news, [post.id])
+    await eventually(lambda: service.feed.refused and service.feed.queue.qsize() == 1,
+                     "the edit to be refused and the deletion queued")
+    other.rollback()
+    other.close()
+
+    def broken(*_):
+        raise RuntimeError("a task failed")
+
+    service.catchup.due_for_reread = broken  # the quiet-chat timer's next tick fails
+    with pytest.raises(BaseExceptionGroup):
+        await asyncio.wait_for(task, 30)
+    async with archive_of(settings) as archive:
+        stored = await archive.message(news.marked_id, post.id)
+    assert stored["text"] == MATCHING + " (оновлено)" and [v["text"] for v in stored["versions"]] == [MATCHING]
+    assert stored["deleted_at"]
+
+
+async def test_a_refused_live_deletion_far_below_the_checkpoint_is_written_once_the_archive_works(
+        fake, run_service, monkeypatch):
+    import sqlite3
+
+    from bot.telegram import live
+
+    monkeypatch.setattr(live, "RETRY_FIRST", 0.05)
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    old = fake.post(news, MATCHING)
+    publish(fake, news, 80)  # the deletion lands far below the checkpoint
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        archive = running.service.archive
+        await archive.db.execute("PRAGMA busy_timeout=50")
+        other = sqlite3.connect(running.service.settings.archive_path)
+        other.execute("BEGIN IMMEDIATE")
+        fake.delete(news, [old.id])
+        await eventually(lambda: running.service.feed.refused, "the deletion to be refused")
+        other.rollback()
+        other.close()
+
+        async def marked():
+            return (await archive.message(news.marked_id, old.id))["deleted_at"]
+
+        await eventually(marked, "the deletion mark")
