@@ -5,8 +5,9 @@
 
 Start-up: lock the storage, load the keywords, open the archive, connect with the stored
 session, resolve the configured chats (each failure is recorded and the others go on),
-then read history from every checkpoint while live updates flow. Media downloads and the
-digest run beside them; the digest waits until catch-up has covered its period.
+then catch every chat up (channel difference, or history) while live updates flow. Media
+downloads and the digest run beside them; at DIGEST_TIME the service brings every chat up
+to the period's end before the digest is composed.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from bot.archive import Archive
 from bot.catchup import CatchUp
 from bot.config import Settings
+from bot.coverage import Coverage
 from bot.digest.sender import run_digests
 from bot.ingest import Ingestor
 from bot.lock import StorageLock
@@ -33,6 +35,7 @@ log = logging.getLogger("dozor.service")
 
 RETRY_UNRESOLVED = 1800.0  # seconds between attempts at chats that could not be resolved
 FLUSH_LIMIT = 10.0  # seconds a shutdown may spend writing live updates already received
+DIGEST_CATCH_UP = 45.0  # seconds the digest's look may spend bringing chats up to its period's end
 
 
 class _Stop(Exception):
@@ -49,6 +52,7 @@ class Service:
         self.archive: Archive | None = None
         self.ingestor: Ingestor | None = None
         self.catchup: CatchUp | None = None
+        self.coverage: Coverage | None = None
         self.feed: LiveFeed | None = None
         self.unresolved: list[str] = []
 
@@ -84,31 +88,35 @@ class Service:
             left = self.feed.queue.qsize() + (self.feed.held is not None)
         if left:
             log.warning("%d live updates left unwritten; the next start catches their chats up", left)
-
-    def catchup_request(self, chat_id: int, recheck: bool = False) -> None:
-        self.catchup.request(chat_id, recheck)
+        try:
+            await self.coverage.save()
+        except Exception as error:
+            log.warning("coverage not saved at shutdown (%s): the next start reads a little more", error)
 
     async def caught_up(self, moment: datetime) -> bool:
-        """Has every watched chat been read at least up to `moment`? (for the digest)"""
-        return self.ready.is_set() and self.catchup.caught_up(moment)
+        """Has every watched chat been read up to `moment`? Brings the ones behind up to it
+        first (for the digest)."""
+        return self.ready.is_set() and await self.catchup.bring_up_to(moment, DIGEST_CATCH_UP)
 
     async def _serve(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         settings = self.settings
         media_wake = asyncio.Event()
-        self.ingestor = Ingestor(self.archive, rules, on_gap=self.catchup_request,
-                                 on_archived=media_wake.set)
-        self.catchup = CatchUp(self.client, self.ingestor, self.archive,
+        self.coverage = await Coverage.open(self.archive)
+        self.ingestor = Ingestor(self.archive, rules, self.coverage, on_archived=media_wake.set)
+        self.catchup = CatchUp(self.client, self.ingestor, self.coverage, self.archive,
                                backfill=timedelta(hours=settings.backfill_hours),
                                quiet_after=settings.catchup_interval, wait_time=self.history_wait)
-        self.feed = LiveFeed(self.ingestor)
+        self.coverage.on_gap = self.catchup.request
+        self.feed = LiveFeed(self.ingestor, on_overflow=self.coverage.gap_now)
         self.feed.attach(self.client)
 
         async def after_reconnect() -> None:
-            log.info("reconnected: re-reading every chat from its checkpoint")
+            # Telethon runs no catch-up after an automatic reconnect: every chat asks Telegram
+            # what it missed (a difference where there is a pts)
+            log.info("reconnected: catching every chat up")
             self.catchup.request_all(recheck=True)
 
         self.client.reconnect_callbacks.append(after_reconnect)
-        self.client.updates_lost_callbacks.append(lambda chat_id: self.catchup.request(chat_id, recheck=True))
 
         async def stopper() -> None:
             await stop.wait()
@@ -121,7 +129,7 @@ class Service:
                 tasks.create_task(self._start(), name="start")
                 tasks.create_task(self.feed.run(), name="live")
                 tasks.create_task(self.catchup.run(), name="catch-up")
-                tasks.create_task(self.catchup.quiet_timer(), name="quiet-timer")
+                tasks.create_task(self.coverage.run(), name="coverage")
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
                 tasks.create_task(run_media(settings, self.archive, self.client, wake=media_wake), name="media")
@@ -135,6 +143,7 @@ class Service:
         log.info("signed in as %s", await account_name(self.client))
         await self._subscribe(self.settings.chats)
         await track_updates(self.client)
+        await self.catchup.start()
         log.info("watching %d chats (%d unresolved)", len(self.ingestor.chats), len(self.unresolved))
         self.ready.set()
 

@@ -24,7 +24,7 @@ async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake,
         miss = fake.post(news, OTHER)
         archive = running.service.archive
         # the checkpoint passing the last post means every one of them was handled
-        await eventually(lambda: running.service.ingestor.checkpoints[news.marked_id] == miss.id,
+        await eventually(lambda: running.service.coverage.checkpoint(news.marked_id) == miss.id,
                          "both posts to be handled")
         stored = await archive.message(news.marked_id, hit.id)
         assert stored["text"] == MATCHING
@@ -33,7 +33,7 @@ async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake,
         assert MATCHING[span["start"]:span["end"]].strip()
         assert await archive.message(news.marked_id, miss.id) is None
         assert await archive.rows("SELECT 1 FROM messages WHERE chat_id = ?", (elsewhere.marked_id,)) == []
-        assert ignored.id not in running.service.ingestor.checkpoints
+        assert elsewhere.marked_id not in running.service.coverage.chats
     assert fake.joined(news)
 
 
@@ -122,8 +122,10 @@ async def test_pts_gap_while_running_is_filled(fake, run_service, settings):
 
 
 async def test_channel_difference_too_long_loses_nothing(fake, run_service, settings):
+    # Telethon meets the too-long difference and drops what it skipped, the post that revealed
+    # the gap included; the chat's own poll finds them from its pts and reads the history
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
-    async with run_service(chats=("@kyiv_news",)) as running:
+    async with run_service(chats=("@kyiv_news",), catchup_interval=1) as running:
         await running.settled()
         fake.difference_too_long(news)
         withheld = publish(fake, news, 250, deliver=False)
@@ -225,16 +227,17 @@ async def test_city_chat_message_keeps_author_reply_forward_and_counts(fake, run
     assert stored["language"] == "uk"
 
 
-async def test_a_chat_read_recently_is_not_re_read_until_it_goes_quiet(fake, run_service):
+async def test_a_chat_read_recently_is_not_polled_until_it_goes_quiet(fake, run_service):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     async with run_service(chats=("@kyiv_news",), catchup_interval=300) as running:
         await running.settled()
-        catchup = running.service.catchup
-        now = datetime.now(timezone.utc)
-        assert catchup.due_for_reread(now) == []
-        assert catchup.due_for_reread(now + timedelta(seconds=301)) == [news.marked_id]
-        assert catchup.caught_up(now - timedelta(seconds=1))
-        assert not catchup.caught_up(now + timedelta(seconds=1))
+        catchup, coverage = running.service.catchup, running.service.coverage
+        now = asyncio.get_running_loop().time()
+        assert catchup.due(now) == []
+        assert catchup.due(now + 301) == [news.marked_id]
+        moment = datetime.now(timezone.utc)
+        assert coverage.covered(moment - timedelta(seconds=1))
+        assert not coverage.covered(moment + timedelta(seconds=1))
 
 
 async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_path):
@@ -243,6 +246,7 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
     import sqlite3
 
     from bot.archive import Archive
+    from bot.coverage import Coverage
     from bot.ingest import Ingestor
     from bot.model import Chat, Post
     from bot.rules_reload import RulesHolder
@@ -254,7 +258,7 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
     try:
         await archive.save_chat(chat, "@kyiv_news")
         await archive.db.execute("PRAGMA busy_timeout=50")
-        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS))
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), await Coverage.open(archive))
         await ingestor.watch(chat)
         now = datetime.now(timezone.utc)
         page = Page(posts=[Post(chat.id, n, now, f"{MATCHING} {n}") for n in (1, 2, 3)], last_id=3)
@@ -264,7 +268,7 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
             await ingestor.history_page(chat, page)
         other.rollback()
         other.close()
-        assert await archive.checkpoint(chat.id) == 0 and ingestor.checkpoints[chat.id] == 0
+        assert await archive.checkpoint(chat.id) == 0 and ingestor.coverage.checkpoint(chat.id) == 0
         await ingestor.history_page(chat, page)
         assert await archive.message_ids(chat.id) == [1, 2, 3]
         assert await archive.checkpoint(chat.id) == 3
@@ -279,7 +283,7 @@ async def test_stopped_in_the_middle_of_a_catch_up_resumes_without_loss(fake, ru
     # (the first GetHistory asks for the newest id, the second reads the first page)
     fake.flood_wait("GetHistoryRequest", seconds=3, after=2)
     async with run_service(chats=("@kyiv_news",)) as running:
-        await eventually(lambda: running.service.ingestor.checkpoints.get(news.marked_id, 0) > 0,
+        await eventually(lambda: running.service.coverage.checkpoint(news.marked_id) > 0,
                          "the first page")
     async with archive_of(settings) as archive:
         assert 0 < await archive.checkpoint(news.marked_id) < 450
@@ -296,7 +300,7 @@ async def test_joins_in_a_city_chat_move_the_checkpoint_without_a_catch_up(fake,
         joined = fake.service(city)
         post = fake.post(city, MATCHING)
         ingestor = running.service.ingestor
-        await eventually(lambda: ingestor.checkpoints[city.marked_id] == post.id, "the checkpoint to pass both")
+        await eventually(lambda: ingestor.coverage.checkpoint(city.marked_id) == post.id, "the checkpoint to pass both")
         assert joined.id == post.id - 1
         assert await running.service.archive.message_ids(city.marked_id) == [post.id]
         assert fake.requests.count("GetHistoryRequest") == reads  # no gap was suspected
@@ -310,7 +314,7 @@ async def test_a_join_that_never_arrived_live_is_passed_by_the_catch_up(fake, ru
         await running.settled()
         joined_last = fake.service(city, deliver=False)
         running.service.catchup.request(city.marked_id)
-        await eventually(lambda: running.service.ingestor.checkpoints[city.marked_id] == joined_last.id,
+        await eventually(lambda: running.service.coverage.checkpoint(city.marked_id) == joined_last.id,
                          "the checkpoint to reach the last service message")
     async with archive_of(settings) as archive:
         assert await archive.message_ids(city.marked_id) == [first.id]
@@ -321,6 +325,7 @@ async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(t
     """The digest freezes a period only once every chat is complete up to its end; a live
     message that reveals missing ones must not count as that."""
     from bot.archive import Archive
+    from bot.coverage import Coverage
     from bot.ingest import Ingestor
     from bot.model import Chat, Post
     from bot.rules_reload import RulesHolder
@@ -331,17 +336,23 @@ async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(t
     archive = await Archive.open(tmp_path / "archive.sqlite3")
     try:
         await archive.save_chat(chat, "@kyiv_news")
-        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS),
-                            on_gap=lambda chat_id, recheck=False: asked.append(chat_id))
+        coverage = await Coverage.open(archive, on_gap=lambda chat_id, recheck=False: asked.append(chat_id))
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), coverage)
         await ingestor.watch(chat)
-        now = datetime.now(timezone.utc)
-        await ingestor.live(Post(chat.id, 1, now, MATCHING))
-        assert ingestor.last_live[chat.id] and not asked and ingestor.checkpoints[chat.id] == 1
-        heard_before = ingestor.last_live[chat.id]
-        await ingestor.live(Post(chat.id, 5, now, MATCHING))  # 2, 3 and 4 never arrived
+        read_at = datetime.now(timezone.utc)
+        await coverage.caught_up(chat.id, read_at)
+        await ingestor.live(Post(chat.id, 1, read_at, MATCHING))
+        heard_before = coverage.complete_up_to(chat.id)
+        assert heard_before > read_at and not asked and coverage.checkpoint(chat.id) == 1
+        await ingestor.live(Post(chat.id, 5, read_at, MATCHING))  # 2, 3 and 4 never arrived
         assert asked == [chat.id]
-        assert ingestor.last_live[chat.id] == heard_before and ingestor.checkpoints[chat.id] == 1
+        assert coverage.complete_up_to(chat.id) is None and coverage.checkpoint(chat.id) == 1
+        assert not coverage.covered(heard_before)
         assert await archive.message_ids(chat.id) == [1, 5]
+        # the gap is persisted: a restart still knows the chat is incomplete
+        again = await Coverage.open(archive)
+        await again.watch(chat.id)
+        assert again.has_gap(chat.id) and again.checkpoint(chat.id) == 1
     finally:
         await archive.close()
 
@@ -353,7 +364,7 @@ async def test_a_new_chat_anchors_its_checkpoint_even_with_nothing_in_the_backfi
     old = [fake.post(news, MATCHING, date=long_ago) for _ in range(3)]
     async with run_service(chats=("@kyiv_news",), backfill_hours=24) as running:
         await running.settled()
-        assert running.service.ingestor.checkpoints[news.marked_id] == old[-1].id
+        assert running.service.coverage.checkpoint(news.marked_id) == old[-1].id
         assert await running.service.archive.message_ids(news.marked_id) == []  # older than the window
     # posted while the service was down for longer than the backfill window
     late = fake.post(news, MATCHING + " пізно", date=long_ago + timedelta(hours=1))
@@ -386,6 +397,7 @@ async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(
     """A page that fails for a reason other than the archive is stored one by one; the read
     stops below the message that failed, so the next read retries it instead of passing it."""
     from bot.archive import Archive
+    from bot.coverage import Coverage
     from bot.ingest import Held, Ingestor
     from bot.model import Chat, Post
     from bot.rules_reload import RulesHolder
@@ -396,7 +408,7 @@ async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(
     archive = await Archive.open(tmp_path / "archive.sqlite3")
     try:
         await archive.save_chat(chat, "@kyiv_news")
-        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS))
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), await Coverage.open(archive))
         await ingestor.watch(chat)
         now = datetime.now(timezone.utc)
         unstorable = f"{MATCHING} \ud800"  # a lone surrogate: SQLite cannot encode it
@@ -405,7 +417,7 @@ async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(
         with pytest.raises(Held):
             await ingestor.history_page(chat, page)
         assert await archive.message_ids(chat.id) == [1]
-        assert await archive.checkpoint(chat.id) == 1 and ingestor.checkpoints[chat.id] == 1
+        assert await archive.checkpoint(chat.id) == 1 and ingestor.coverage.checkpoint(chat.id) == 1
         assert [f["message_id"] for f in await archive.failures("store")] == [2]
         # read again from the checkpoint, once the message can be stored
         again = Page(posts=[Post(chat.id, 2, now, MATCHING), Post(chat.id, 3, now, MATCHING)], last_id=3)
@@ -429,7 +441,7 @@ async def test_live_edits_and_deletions_are_written_when_a_failed_task_stops_the
     monkeypatch.setattr(live, "RETRY_FIRST", 600.0)  # only the shutdown can write them in time
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     post = fake.post(news, MATCHING)
-    service = Service(replace(settings, chats=("@kyiv_news",), catchup_interval=0.2),
+    service = Service(replace(settings, chats=("@kyiv_news",)),
                       client_options={"connection": fake.connection}, history_wait=0)
     task = asyncio.create_task(service.run(asyncio.Event()))
     await eventually(lambda: service.ready.is_set() and service.archive.message(news.marked_id, post.id),
@@ -447,7 +459,7 @@ async def test_live_edits_and_deletions_are_written_when_a_failed_task_stops_the
     def broken(*_):
         raise RuntimeError("a task failed")
 
-    service.catchup.due_for_reread = broken  # the quiet-chat timer's next tick fails
+    service.catchup.due = broken  # the poller's next look fails
     with pytest.raises(BaseExceptionGroup):
         await asyncio.wait_for(task, 30)
     async with archive_of(settings) as archive:

@@ -32,7 +32,7 @@ class LiveFeed:
     def __init__(self, ingestor: Ingestor, on_overflow=None, limit: int | None = None):
         self.ingestor = ingestor
         # chat id → re-read it (recheck: edits and deletions too); the catch-up's request
-        self.on_overflow = on_overflow or (lambda chat_id, recheck=False: ingestor.on_gap(chat_id, recheck=recheck))
+        self.on_overflow = on_overflow or ingestor.coverage.gap_now
         self.queue: asyncio.Queue[tuple] = asyncio.Queue(limit or QUEUE_LIMIT)
         self.held: tuple | None = None  # a write the archive refused, retried before anything else
         self.dropped = 0  # updates dropped on a full queue (their chats were re-read instead)
