@@ -14,8 +14,9 @@ when it starts, so a busy chat cannot hold up the others. Several chats are read
 (`workers`).
 
 Polling: a chat whose last difference brought news that never arrived live (Telegram pushes
-no updates for large channels) is polled again after the server's `timeout`; a chat whose
-updates flow live, or that is quiet, only every `quiet_after` seconds. Chats without a pts
+no updates for large channels) is polled again after the server's `timeout`; after each
+poll without such news the interval doubles, up to `quiet_after`, so chats whose updates
+flow live, and quiet ones, cost one request every `quiet_after` seconds. Chats without a pts
 are re-read from history on the quiet cadence; there, the last RECHECK messages below the
 checkpoint are re-read for edits, and a message missing from history is marked deleted only
 once getMessages confirms it.
@@ -58,6 +59,7 @@ class CatchUp:
         self._reading: set[int] = set()
         self._changed = asyncio.Event()  # a read finished: bring_up_to looks again
         self._next_poll: dict[int, float] = {}  # chat → loop time of its next poll
+        self._interval: dict[int, float] = {}  # chat → seconds between its polls, as last set
         self._failing: dict[int, tuple[str, float]] = {}  # chat → (reason, current back-off)
         self._states: dict[int, ChannelState] = {}  # joined channels' pts, read in batches
         self.rounds = 0  # completed reads, for status and tests
@@ -186,6 +188,16 @@ class CatchUp:
             upcoming = [t for c, t in self._next_poll.items() if c in self.ingestor.chats and t > now]
             await asyncio.sleep(max(0.05, min([*upcoming, now + 1.0]) - now))
 
+    def _cadence(self, chat_id: int, timeout: float | None, news: bool, heard_before) -> float:
+        """Seconds to the next poll: the server's `timeout` after news that never came live
+        (Telegram is not pushing this chat's updates), then twice as long after each poll
+        without such news, up to `quiet_after`."""
+        floor = min(timeout or BIG_POLL, self.quiet_after)
+        unheard = news and self.coverage.heard_live.get(chat_id) == heard_before
+        interval = floor if unheard else min(self._interval.get(chat_id, floor / 2) * 2, self.quiet_after)
+        self._interval[chat_id] = interval
+        return interval
+
     def _schedule(self, chat_id: int, seconds: float) -> None:
         self._next_poll[chat_id] = asyncio.get_running_loop().time() + seconds
 
@@ -227,9 +239,7 @@ class CatchUp:
             pts = diff.pts
             if diff.final:
                 await self.coverage.caught_up(chat.id, started, pts=pts)
-                # news that never came live: Telegram is not pushing this chat's updates
-                unheard = news and self.coverage.heard_live.get(chat.id) == heard_before
-                self._schedule(chat.id, (diff.timeout or BIG_POLL) if unheard else self.quiet_after)
+                self._schedule(chat.id, self._cadence(chat.id, diff.timeout, news, heard_before))
                 if news:
                     log.info("%s: caught up to pts %d, checkpoint %d", chat.title, pts,
                              self.coverage.checkpoint(chat.id))
@@ -244,7 +254,8 @@ class CatchUp:
         newest = state.top_message if state else await newest_id(self.client, chat.id)
         await self._read_history(chat, started, newest)
         await self.coverage.caught_up(chat.id, started, pts=state.pts if state else None)
-        self._schedule(chat.id, self.quiet_after)
+        # with a pts, polls start at the server's pace until the chat proves to be pushed live
+        self._schedule(chat.id, self._cadence(chat.id, None, False, None) if state else self.quiet_after)
 
     async def _read_history(self, chat: Chat, started: datetime, newest: int) -> int:
         """Everything after the checkpoint up to `newest` (the newest id when the read began)."""

@@ -1,0 +1,153 @@
+"""Catch-up through the channel difference, coverage, and the live path under pressure: the
+real service against the offline Telegram and a real SQLite archive."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.conftest import archive_of, eventually
+from tests.test_ingestion import MATCHING, OTHER
+
+
+async def _message(archive, chat, message_id):
+    return await archive.message(chat.marked_id, message_id)
+
+
+async def test_a_big_channel_reaches_the_archive_through_its_difference(fake, run_service):
+    """Telegram pushes nothing for large channels: new posts, edits and deletions arrive
+    only because dozor polls the difference at the interval the server advises."""
+    big = fake.add_channel(username="big_news", title="Великий канал", big=True, poll_timeout=1)
+    async with run_service(chats=("@big_news",), catchup_interval=3600) as running:
+        await running.settled()
+        archive = running.service.archive
+        first = fake.post(big, MATCHING)
+        second = fake.post(big, MATCHING + " друге")
+        await eventually(lambda: _message(archive, big, second.id), "the new posts")
+        fake.edit(big, first.id, MATCHING + " (оновлено)")
+        fake.delete(big, [second.id])
+
+        async def changed():
+            edited, gone = await _message(archive, big, first.id), await _message(archive, big, second.id)
+            return edited["versions"] and gone["deleted_at"]
+
+        await eventually(changed, "the edit and the deletion")
+        assert running.service.coverage.pts(big.marked_id) == big.box.pts
+    assert "GetChannelDifferenceRequest" in fake.requests
+    assert fake.requests.count("GetHistoryRequest") <= 1  # no history polling for a joined channel
+
+
+async def test_edits_and_deletions_far_below_the_checkpoint_made_while_down_are_found(
+        fake, run_service, settings):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    old = [fake.post(news, f"{MATCHING} #{n}") for n in range(5)]
+    for n in range(200):
+        fake.post(news, f"{OTHER} #{n}")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+    fake.edit(news, old[0].id, MATCHING + " (оновлено)", deliver=False)
+    fake.delete(news, [old[1].id], deliver=False)
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        archive = running.service.archive
+        assert (await _message(archive, news, old[0].id))["text"].endswith("(оновлено)")
+        assert (await _message(archive, news, old[1].id))["deleted_at"]
+        assert (await _message(archive, news, old[2].id))["deleted_at"] is None
+
+
+async def test_a_message_missing_from_history_is_marked_only_once_telegram_confirms_it(
+        fake, run_service, settings):
+    """A chat that is not joined has no difference: its history is re-read, and a message
+    missing there is asked for by id before it is marked deleted."""
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    kept, gone = fake.post(news, MATCHING), fake.post(news, MATCHING + " видалять")
+    async with run_service(chats=("@kyiv_news",), join_channels=False) as running:
+        await running.settled()
+        fake.delete(news, [gone.id], deliver=False)
+        running.service.catchup.request(news.marked_id, recheck=True)
+        archive = running.service.archive
+        await eventually(lambda: _message(archive, news, gone.id), "the message")
+
+        async def marked():
+            return (await _message(archive, news, gone.id))["deleted_at"]
+
+        await eventually(marked, "the confirmed deletion")
+        assert (await _message(archive, news, kept.id))["deleted_at"] is None
+        assert [m["how"] for m in await archive.deletion_marks(news.marked_id, gone.id)] == ["absent"]
+    assert "GetMessagesRequest" in fake.requests  # channels.getMessages confirmed it
+
+
+async def test_a_message_seen_again_clears_an_inferred_mark_but_keeps_its_record(tmp_path):
+    from bot.archive import Archive
+    from bot.model import Chat, MatchResult, Match, Post
+
+    chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    try:
+        await archive.save_chat(chat)
+        now = datetime.now(timezone.utc)
+        hit = MatchResult((Match("enlistment_centre", "r", "ТЦК", 0, 3),))
+        posts = [Post(chat.id, n, now, MATCHING) for n in (1, 2)]
+        await archive.ingest(chat, [(p, hit) for p in posts])
+        await archive.mark_deleted(chat.id, [1], now, how="absent")
+        await archive.mark_deleted(chat.id, [2], now, how="telegram")
+        await archive.ingest(chat, [(p, hit) for p in posts])  # both seen again in history
+        assert (await archive.message(chat.id, 1))["deleted_at"] is None
+        [record] = await archive.deletion_marks(chat.id, 1)
+        assert record["how"] == "absent" and record["restored_at"]
+        # Telegram's own word is final: a page read before the deletion cannot undo it
+        assert (await archive.message(chat.id, 2))["deleted_at"]
+    finally:
+        await archive.close()
+
+
+async def test_a_full_live_queue_drops_updates_and_re_reads_their_chat(fake, run_service, monkeypatch):
+    import sqlite3
+
+    from bot import catchup
+    from bot.telegram import live
+
+    monkeypatch.setattr(live, "QUEUE_LIMIT", 3)
+    monkeypatch.setattr(live, "RETRY_FIRST", 0.05)
+    monkeypatch.setattr(catchup, "RETRY_FIRST", 0.1)
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        archive, feed = running.service.archive, running.service.feed
+        await archive.db.execute("PRAGMA busy_timeout=50")
+        other = sqlite3.connect(running.service.settings.archive_path)
+        other.execute("BEGIN IMMEDIATE")  # the archive stalls: the feed cannot write
+        tasks_before = len(asyncio.all_tasks())
+        posted = [fake.post(news, f"{MATCHING} #{n}").id for n in range(40)]
+        await eventually(lambda: feed.dropped >= 30, "updates to be dropped")
+        # Telethon's task per update finished at once instead of waiting for room
+        assert len(asyncio.all_tasks()) < tasks_before + 10
+        assert feed.queue.qsize() <= 3
+        other.rollback()
+        other.close()
+
+        async def everything():
+            return set(posted) <= set(await archive.message_ids(news.marked_id))
+
+        await eventually(everything, "every dropped post, re-read from Telegram")
+
+
+async def test_matching_runs_off_the_event_loop_for_a_single_live_post(fake, run_service, monkeypatch):
+    from bot import ingest
+
+    threads = []
+    real = ingest.match
+
+    def recording(*args):
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(ingest, "match", recording)
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        post = fake.post(news, MATCHING)
+        await eventually(lambda: running.service.archive.message(news.marked_id, post.id), "the live post")
+    assert threads and threading.get_ident() not in threads
