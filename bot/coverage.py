@@ -56,14 +56,26 @@ def describe(row: CoverageRow, now: datetime) -> ChatCoverage:
 
 
 def summarise(rows: list[CoverageRow], moment: datetime) -> dict:
-    """How many chats are complete up to `moment`, the oldest moment of those, and who is behind."""
+    """Which chats are complete up to `moment`, the earliest moment all of those reach, and
+    who is behind it (an open gap, never caught up, or complete only to an earlier moment)."""
     complete = [r for r in rows if r.complete_up_to and r.complete_up_to >= moment and not gap_open(r)]
     behind = sorted((r for r in rows if r not in complete),
                     key=lambda r: (r.complete_up_to is not None, r.complete_up_to or moment))
-    reached = [r.complete_up_to for r in rows if r.complete_up_to and not gap_open(r)]
     return {"chats": len(rows), "complete": len(complete), "moment": moment,
-            "all_complete_up_to": min(reached) if len(reached) == len(rows) and rows else None,
+            "complete_up_to": min((r.complete_up_to for r in complete), default=None),
             "behind": [r.chat_id for r in behind]}
+
+
+def summary_line(summary: dict, names: dict[int, str], zone, limit: int = 5) -> str:
+    """"498/500 complete up to 08:59; behind: Київ новини (gap since 08:40), …" """
+    line = f"{summary['complete']}/{summary['chats']} complete"
+    if summary["complete_up_to"] is not None:
+        line += f" up to {summary['complete_up_to'].astimezone(zone):%Y-%m-%d %H:%M}"
+    behind = summary["behind"]
+    if behind:
+        shown = ", ".join(names.get(c, str(c)) for c in behind[:limit])
+        line += f"; behind: {shown}" + (f" and {len(behind) - limit} more" if len(behind) > limit else "")
+    return line
 
 
 class Coverage:

@@ -151,3 +151,33 @@ async def test_matching_runs_off_the_event_loop_for_a_single_live_post(fake, run
         post = fake.post(news, MATCHING)
         await eventually(lambda: running.service.archive.message(news.marked_id, post.id), "the live post")
     assert threads and threading.get_ident() not in threads
+
+
+async def test_status_shows_each_chats_coverage_and_who_is_behind(fake, run_service, settings):
+    from bot.commands import status
+    from bot.coverage import Coverage
+
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    city = fake.add_channel(username="obolon_chat", title="Оболонь чат", megagroup=True)
+    fake.post(news, MATCHING)
+    chats = ("@kyiv_news", "@obolon_chat")
+    async with run_service(chats=chats) as running:
+        await running.settled()
+    watched = replace_chats(settings, chats)
+    report = await status.collect(watched)
+    assert report["coverage"].startswith("2/2 complete up to ")
+    assert all(r["coverage"]["complete_up_to"] and not r["coverage"]["gap_open"] for r in report["chats"])
+    async with archive_of(settings) as archive:  # a live message revealed missing ones
+        coverage = await Coverage.open(archive)
+        await coverage.watch(city.marked_id)
+        await coverage.gap(city.marked_id)
+    report = await status.collect(watched)
+    assert report["coverage"].startswith("1/2 complete") and report["coverage"].endswith("behind: Оболонь чат")
+    text = status.render(report)
+    assert "OPEN since" in text and "coverage: 1/2 complete" in text
+
+
+def replace_chats(settings, chats):
+    from dataclasses import replace
+
+    return replace(settings, chats=chats)
