@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
-from bot.archive import Archive
+from bot.archive import Archive, utcnow
 from bot.coverage import Coverage
 from bot.ingest import Ingestor
 from bot.model import Chat
@@ -45,7 +46,8 @@ RETRY_FIRST, RETRY_MOST = 30.0, 3600.0  # seconds before a failed chat is tried 
 
 class CatchUp:
     def __init__(self, client, ingestor: Ingestor, coverage: Coverage, archive: Archive, backfill: timedelta,
-                 quiet_after: float = 900.0, wait_time: float = 1.0, workers: int = WORKERS):
+                 quiet_after: float = 900.0, wait_time: float = 1.0, workers: int = WORKERS,
+                 clock: Callable[[], datetime] = utcnow):
         self.client = client
         self.ingestor = ingestor
         self.coverage = coverage
@@ -54,6 +56,7 @@ class CatchUp:
         self.quiet_after = quiet_after
         self.wait_time = wait_time
         self.workers = workers
+        self.clock = clock  # the moment a read begins is what it makes the chat complete up to
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._pending: dict[int, bool] = {}  # chat id → recheck wanted
         self._reading: set[int] = set()
@@ -206,7 +209,7 @@ class CatchUp:
     async def read(self, chat_id: int, recheck: bool = False) -> bool:
         """Bring one chat up to date; True when there is more to read after a fair share."""
         chat = self.ingestor.chats[chat_id]
-        started = datetime.now(timezone.utc)
+        started = self.clock()
         heard_before = self.coverage.heard_live.get(chat_id)
         pts = self.coverage.pts(chat_id)
         if pts is None and chat.numbers_its_own_messages and chat_id not in self._states:

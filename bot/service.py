@@ -16,8 +16,9 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Callable
 
-from bot.archive import Archive
+from bot.archive import Archive, utcnow
 from bot.catchup import CatchUp
 from bot.config import Settings
 from bot.coverage import Coverage
@@ -43,10 +44,14 @@ class _Stop(Exception):
 
 
 class Service:
-    def __init__(self, settings: Settings, *, client_options: dict | None = None, history_wait: float = 1.0):
+    def __init__(self, settings: Settings, *, client_options: dict | None = None, history_wait: float = 1.0,
+                 clock: Callable[[], datetime] | None = None, digest_tick: float | None = None):
         self.settings = settings
         self.client_options = client_options or {}
         self.history_wait = history_wait
+        # the wall clock the digest and the catch-up share (tests move it to DIGEST_TIME)
+        self.clock = clock or utcnow
+        self.digest_tick = digest_tick
         self.ready = asyncio.Event()  # set once chats are resolved and catch-up is asked for
         self.client = None
         self.archive: Archive | None = None
@@ -105,7 +110,7 @@ class Service:
         self.ingestor = Ingestor(self.archive, rules, self.coverage, on_archived=media_wake.set)
         self.catchup = CatchUp(self.client, self.ingestor, self.coverage, self.archive,
                                backfill=timedelta(hours=settings.backfill_hours),
-                               quiet_after=settings.catchup_interval, wait_time=self.history_wait)
+                               quiet_after=settings.catchup_interval, wait_time=self.history_wait, clock=self.clock)
         self.coverage.on_gap = self.catchup.request
         self.feed = LiveFeed(self.ingestor, on_overflow=self.coverage.gap_now)
         self.feed.attach(self.client)
@@ -134,7 +139,8 @@ class Service:
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
                 tasks.create_task(run_media(settings, self.archive, self.client, wake=media_wake), name="media")
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
-                                              titles=lambda: rules.current.topics, ready=self.caught_up),
+                                              titles=lambda: rules.current.topics, ready=self.caught_up,
+                                              now=self.clock, **({"tick": self.digest_tick} if self.digest_tick else {})),
                                   name="digest")
         except* _Stop:
             log.info("shutting down")

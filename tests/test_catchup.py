@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -181,3 +182,46 @@ def replace_chats(settings, chats):
     from dataclasses import replace
 
     return replace(settings, chats=chats)
+
+
+class ShiftedClock:
+    """Real time, moved forward by the test: the digest's time comes without waiting for it."""
+
+    def __init__(self):
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(timezone.utc) + self.shift
+
+
+async def test_at_digest_time_500_chats_are_brought_up_to_the_period_end_and_the_digest_states_it(
+        fake, settings):
+    from zoneinfo import ZoneInfo
+
+    from bot.service import Service
+
+    kyiv = ZoneInfo("Europe/Kyiv")
+    editors = fake.add_channel(username="editors", title="Редакція", joined=True)
+    chats = [fake.add_channel(username=f"city_{n:03d}", title=f"Місто {n}", joined=True) for n in range(500)]
+    due = (datetime.now(kyiv) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    clock = ShiftedClock()
+    service = Service(replace(settings, chats=tuple(f"@city_{n:03d}" for n in range(500)), digest_chat="@editors",
+                              digest_time=due.time(), digest_tz=kyiv),
+                      client_options={"connection": fake.connection}, history_wait=0, clock=clock, digest_tick=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        await eventually(lambda: service.ready.is_set() and service.catchup.idle, "500 chats to start", limit=180)
+        heard = fake.post(chats[0], MATCHING + " (живе)")
+        # Telegram never pushed these: only the service's own catch-up at DIGEST_TIME finds them
+        unheard = [fake.post(chats[n], f"{MATCHING} (не надійшло {n})", deliver=False) for n in range(1, 500, 50)]
+        await eventually(lambda: service.archive.message(chats[0].marked_id, heard.id), "the live post")
+        clock.shift = due.astimezone(timezone.utc) - datetime.now(timezone.utc) + timedelta(seconds=1)
+        await eventually(lambda: fake.sent(editors), "the digest", limit=120)
+        text = "\n".join(m.message for m in fake.sent(editors))
+        assert "(живе)" in text
+        assert all(f"(не надійшло {n})" in text for n in range(1, 500, 50))
+        assert "Прочитано до кінця періоду: 500 з 500 чатів" in text
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)

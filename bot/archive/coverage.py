@@ -51,3 +51,11 @@ async def save_coverage(archive: Archive, rows: list[CoverageRow]) -> None:
             [(r.chat_id, r.pts, iso(r.complete_up_to), iso(r.gap_found_at), iso(r.gap_repaired_at),
               iso(r.difference_lost_at), iso(r.polled_at)) for r in rows],
         )
+
+
+async def watched_coverage(archive: Archive) -> tuple[list[CoverageRow], dict[int, str]]:
+    """The coverage of the configured chats (those in DOZOR_CHATS that resolved), with titles."""
+    rows = await load_coverage(archive)
+    found = await archive.rows(
+        "SELECT DISTINCT c.id, c.title FROM chat_sources s JOIN chats c ON c.id = s.chat_id ORDER BY c.id")
+    return [rows[r[0]] for r in found if r[0] in rows], {r[0]: r[1] for r in found}

@@ -24,7 +24,9 @@ from typing import Awaitable, Callable, Coroutine, Mapping, TypeVar
 from bot.archive import Archive, iso, utcnow
 from bot.archive import digests as store
 from bot.config import Settings
-from bot.digest.compose import compose
+from bot.archive.coverage import watched_coverage
+from bot.coverage import summarise
+from bot.digest.compose import Coverage, compose
 from bot.digest.schedule import Period, due, latest_period, next_time, period_ending, previous
 from bot.telegram.publish import PublishError, Publisher, RateLimited, Rejected
 
@@ -189,9 +191,12 @@ async def build(settings: Settings, archive: Archive, period: Period, titles: Ti
     hits = await store.period_hits(archive, period.start, period.end)
     counts, total = await store.topic_counts(archive, before.start, before.end)
     names = await _titles(settings, titles)
+    rows, chat_titles = await watched_coverage(archive)
+    read = summarise(rows, period.end)
+    coverage = Coverage(read["complete"], read["chats"], tuple(chat_titles[c] for c in read["behind"]))
     return await asyncio.to_thread(
         compose, period, hits, counts, titles=names, tz=settings.digest_tz,
-        cap=settings.digest_topic_cap, previous_total=total)
+        cap=settings.digest_topic_cap, previous_total=total, coverage=coverage)
 
 
 async def send_period(settings: Settings, archive: Archive, publisher: Publisher, period: Period,
