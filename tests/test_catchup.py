@@ -225,3 +225,84 @@ async def test_at_digest_time_500_chats_are_brought_up_to_the_period_end_and_the
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+
+
+async def test_300_chats_after_a_kill_are_caught_up_with_the_edits_and_deletions_made_while_down(
+        fake, settings, monkeypatch):
+    """Killed (nothing written on the way out), then while down: a post in every chat, edits
+    and deletions 60 messages below the checkpoint in 80 chats, and one chat that never stops
+    posting, also while the others are read."""
+    from bot.service import Service
+
+    chats = [fake.add_channel(username=f"city_{n:03d}", title=f"Місто {n}", joined=True) for n in range(300)]
+    old = {}
+    for n, chat in enumerate(chats[:80]):
+        old[n] = fake.post(chat, f"{MATCHING} (старе {n})")
+        for k in range(60):
+            fake.post(chat, f"{OTHER} {k}")
+    configured = replace(settings, chats=tuple(f"@city_{n:03d}" for n in range(300)))
+
+    def service() -> Service:
+        return Service(configured, client_options={"connection": fake.connection}, history_wait=0)
+
+    killed = service()
+    monkeypatch.setattr(killed, "_flush", _nothing)  # a kill writes nothing on the way out
+    task = asyncio.create_task(killed.run(asyncio.Event()))
+    await eventually(lambda: killed.ready.is_set() and killed.catchup.idle
+                     and all(killed.coverage.pts(c.marked_id) for c in chats), "the first catch-up", limit=180)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    busy = chats[-1]
+    posting = asyncio.Event()
+    busy_posts: list[int] = []
+
+    async def keep_posting():
+        while not posting.is_set():
+            busy_posts.append(fake.post(busy, f"{MATCHING} (безперервно {len(busy_posts)})").id)
+            await asyncio.sleep(0.02)
+
+    poster = asyncio.create_task(keep_posting())
+    new = {n: fake.post(chat, f"{MATCHING} (поки лежав {n})").id for n, chat in enumerate(chats)}
+    for n in range(0, 80, 2):
+        fake.edit(chats[n], old[n].id, f"{MATCHING} (змінено {n})")
+    for n in range(1, 80, 2):
+        fake.delete(chats[n], [old[n].id])
+    await asyncio.sleep(0.5)  # the busy chat keeps going across the restart
+
+    again = service()
+    stop = asyncio.Event()
+    task = asyncio.create_task(again.run(stop))
+    try:
+        await eventually(lambda: again.ready.is_set(), "the restart", limit=120)
+        archive = again.archive
+
+        async def everything_new():
+            for n, chat in enumerate(chats):
+                if new[n] not in await archive.message_ids(chat.marked_id):
+                    return False
+            return True
+
+        await eventually(everything_new, "the post made in every chat while down", limit=120)
+        posting.set()
+        await poster
+        last_busy = busy_posts[-1]
+        await eventually(lambda: _has_id(archive, busy, last_busy), "the busy chat's last post", limit=60)
+        for n in range(0, 80, 2):
+            assert (await _message(archive, chats[n], old[n].id))["text"] == f"{MATCHING} (змінено {n})"
+        for n in range(1, 80, 2):
+            assert (await _message(archive, chats[n], old[n].id))["deleted_at"]
+        assert set(busy_posts) <= set(await archive.message_ids(busy.marked_id))
+    finally:
+        posting.set()
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _has_id(archive, chat, message_id) -> bool:
+    return message_id in await archive.message_ids(chat.marked_id)
