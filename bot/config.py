@@ -40,7 +40,7 @@ class Settings:
     join_channels: bool = True
     keywords: Path = Path("keywords.toml")
     backfill_hours: float = 24.0
-    catchup_interval: float = 300.0
+    catchup_interval: float = 900.0  # longest seconds between two looks at a chat
     digest_chat: str | None = None
     digest_time: dtime = dtime(9, 0)
     digest_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Kyiv"))
