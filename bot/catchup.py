@@ -32,7 +32,7 @@ from bot.archive import Archive, utcnow
 from bot.coverage import Coverage
 from bot.ingest import Ingestor
 from bot.model import Chat
-from bot.telegram.difference import ChannelState, channel_difference, channel_states
+from bot.telegram.difference import ChannelState, NoDifference, channel_difference, channel_states
 from bot.telegram.history import Page, confirm_deleted, newest_id, read_since
 
 log = logging.getLogger("dozor.catchup")
@@ -65,6 +65,7 @@ class CatchUp:
         self._interval: dict[int, float] = {}  # chat → seconds between its polls, as last set
         self._failing: dict[int, tuple[str, float]] = {}  # chat → (reason, current back-off)
         self._states: dict[int, ChannelState] = {}  # joined channels' pts, read in batches
+        self._no_dialog: dict[int, float] = {}  # chat → loop time it was found not joined
         self.rounds = 0  # completed reads, for status and tests
         self.started = asyncio.Event()  # set once the chats are known and primed
 
@@ -98,6 +99,10 @@ class CatchUp:
         wanted = [c for c in chat_ids if self.coverage.pts(c) is None and c not in self._states]
         if wanted:
             self._states.update(await channel_states(self.client, wanted))
+            now = asyncio.get_running_loop().time()
+            for chat_id in wanted:
+                if chat_id not in self._states:  # not a member: history only, asked again later
+                    self._no_dialog[chat_id] = now
 
     async def start(self) -> None:
         """Chats are known: prime them in batches, then let reading and polling begin."""
@@ -212,10 +217,16 @@ class CatchUp:
         started = self.clock()
         heard_before = self.coverage.heard_live.get(chat_id)
         pts = self.coverage.pts(chat_id)
-        if pts is None and chat.numbers_its_own_messages and chat_id not in self._states:
-            await self.prime([chat_id])
         if pts is not None:
-            return await self._difference(chat, pts, started, heard_before)
+            try:
+                return await self._difference(chat, pts, started, heard_before)
+            except NoDifference as error:
+                log.warning("%s: no difference from pts %d (%s); reading history", chat.title, pts, error)
+                await self.coverage.forget_pts(chat_id)
+        loop = asyncio.get_running_loop()
+        if chat.numbers_its_own_messages and chat_id not in self._states \
+                and self._no_dialog.get(chat_id, -self.quiet_after) + self.quiet_after <= loop.time():
+            await self.prime([chat_id])
         state = self._states.pop(chat_id, None)
         await self._history(chat, started, recheck and state is None, state)
         return False
@@ -257,8 +268,8 @@ class CatchUp:
         newest = state.top_message if state else await newest_id(self.client, chat.id)
         await self._read_history(chat, started, newest)
         await self.coverage.caught_up(chat.id, started, pts=state.pts if state else None)
-        # with a pts, polls start at the server's pace until the chat proves to be pushed live
-        self._schedule(chat.id, self._cadence(chat.id, None, False, None) if state else self.quiet_after)
+        # with a pts, the first difference follows at once: its answer says the server's pace
+        self._schedule(chat.id, 0.0 if state else self.quiet_after)
 
     async def _read_history(self, chat: Chat, started: datetime, newest: int) -> int:
         """Everything after the checkpoint up to `newest` (the newest id when the read began)."""

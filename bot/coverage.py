@@ -97,8 +97,9 @@ class Coverage:
 
     async def watch(self, chat_id: int) -> None:
         """A chat is watched (saved in the archive first): its coverage is what was stored."""
-        stored = await load_coverage(self.archive, [chat_id])
-        self._rows[chat_id] = stored.get(chat_id, CoverageRow(chat_id))
+        if chat_id not in self._rows:  # saved since `open` read every chat's row
+            stored = await load_coverage(self.archive, [chat_id])
+            self._rows[chat_id] = stored.get(chat_id, CoverageRow(chat_id))
         self._watched.add(chat_id)
 
     @property
@@ -124,6 +125,13 @@ class Coverage:
     def pts(self, chat_id: int) -> int | None:
         row = self._rows.get(chat_id)
         return row.pts if row else None
+
+    async def forget_pts(self, chat_id: int) -> None:
+        """Telegram no longer answers from this pts (the account left, or it is too old): the
+        chat is read from history until a new one is learnt."""
+        row = self._rows.setdefault(chat_id, CoverageRow(chat_id))
+        row.pts = None
+        await self._save([chat_id])
 
     # ---- completeness ----------------------------------------------------------------------
 

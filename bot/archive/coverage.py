@@ -25,10 +25,11 @@ class CoverageRow:
 
 async def load_coverage(archive: Archive, chat_ids: list[int] | None = None) -> dict[int, CoverageRow]:
     """Every chat's row (chats never caught up have only their checkpoint)."""
+    where = f"WHERE c.id IN ({','.join('?' * len(chat_ids))})" if chat_ids else ""
     rows = await archive.rows(
-        """SELECT c.id, c.checkpoint, v.pts, v.complete_up_to, v.gap_found_at, v.gap_repaired_at,
+        f"""SELECT c.id, c.checkpoint, v.pts, v.complete_up_to, v.gap_found_at, v.gap_repaired_at,
                   v.difference_lost_at, v.polled_at
-           FROM chats c LEFT JOIN coverage v ON v.chat_id = c.id""")
+           FROM chats c LEFT JOIN coverage v ON v.chat_id = c.id {where}""", tuple(chat_ids or ()))
     found = {
         r[0]: CoverageRow(r[0], r[1] or 0, r[2], from_iso(r[3]), from_iso(r[4]), from_iso(r[5]),
                           from_iso(r[6]), from_iso(r[7]))

@@ -15,13 +15,18 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from telethon import TelegramClient, functions, types, utils
+from telethon import TelegramClient, errors, functions, types, utils
 
 from bot.model import Post
 from bot.telegram.convert import to_post
 
 LIMIT = 100  # events a page; "ordinary (non-bot) users are supposed to pass 10-100"
 DIALOG_BATCH = 100
+
+
+class NoDifference(Exception):
+    """Telegram will not answer this channel's difference from this pts (not a member any
+    more, or the pts is unknown to it): read history and learn a new pts."""
 
 
 @dataclass(slots=True)
@@ -64,8 +69,12 @@ async def channel_states(client: TelegramClient, chat_ids: list[int]) -> dict[in
 async def channel_difference(client: TelegramClient, chat_id: int, pts: int, limit: int = LIMIT) -> Difference:
     """One page of the channel's difference from `pts`."""
     channel = await client.get_input_entity(chat_id)
-    answer = await client(functions.updates.GetChannelDifferenceRequest(
-        channel=channel, filter=types.ChannelMessagesFilterEmpty(), pts=pts, limit=limit, force=False))
+    try:
+        answer = await client(functions.updates.GetChannelDifferenceRequest(
+            channel=channel, filter=types.ChannelMessagesFilterEmpty(), pts=pts, limit=limit, force=False))
+    except (errors.ChannelPrivateError, errors.PersistentTimestampInvalidError,
+            errors.PersistentTimestampEmptyError) as error:
+        raise NoDifference(f"{type(error).__name__}: {error}") from None
     timeout = float(answer.timeout) if answer.timeout else None
     if isinstance(answer, types.updates.ChannelDifferenceEmpty):
         return Difference(pts=answer.pts, final=True, timeout=timeout)
