@@ -231,6 +231,9 @@ async def test_a_chat_read_recently_is_not_polled_until_it_goes_quiet(fake, run_
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     async with run_service(chats=("@kyiv_news",), catchup_interval=300) as running:
         await running.settled()
+        # the first difference follows the first read at once, to learn the server's pace
+        await eventually(lambda: "GetChannelDifferenceRequest" in fake.requests, "the first difference")
+        await running.settled()
         catchup, coverage = running.service.catchup, running.service.coverage
         now = asyncio.get_running_loop().time()
         assert catchup.due(now) == []
