@@ -11,7 +11,7 @@ a public chat is read from history as soon as it is resolved, and joined only af
 one at a time; once the account's seats are taken, the remaining public chats stay read
 from history only, and `dozor status` says to add an account.
 
-Every step is persisted (chat_sources, chats.last_read_at, memberships), so a restart
+Every step is persisted (chat_sources, coverage, memberships), so a restart
 continues the plan: resolved chats are not looked up again, joined ones not joined again.
 """
 from __future__ import annotations
