@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from telethon import errors, functions
 
-from bot.archive.limits import HISTORY_ONLY, JOINED, OVER_CAP, plan_progress
+from bot.archive.limits import HISTORY_ONLY, JOINED, OVER_CAP, flood_waits, plan_progress
 from bot.chat_plan import JOIN, next_step
 from bot.commands.status import collect, render
 from bot.config import ConfigError, load_settings
@@ -279,7 +279,7 @@ async def test_a_flood_wait_still_in_force_after_a_restart_holds_its_method(fake
     fake.flood_wait("JoinChannelRequest", seconds=3600, times=1)
     watched = replace(settings, chats=sources(channels))
     async with run_service(chats=watched.chats) as running:
-        await eventually(lambda: "join" in running.service.client.budget.floods, "the flood wait")
+        await eventually(lambda: flood_waits(running.service.archive), "the flood wait recorded")
     async with run_service(chats=watched.chats) as running:
         await eventually(lambda: running.service.catchup.idle and not running.service.catchup.busy, "catch-up")
         await eventually(lambda: all(running.service.coverage.complete_up_to(c.marked_id) is not None for c in channels),
