@@ -68,6 +68,11 @@ def requests_by_method(fake: FakeTelegram) -> collections.Counter:
     return collections.Counter(method_of(name) for name in fake.requests)
 
 
+def read_all(service, channels) -> bool:
+    """Every channel read once: coverage knows a moment it is complete up to."""
+    return all(service.coverage.complete_up_to(c.marked_id) is not None for c in channels)
+
+
 async def cold_start(args) -> dict:
     fake, channels = world(args.chats, args.posts, joined=False)
     window = 60.0 / args.scale  # one scaled minute
@@ -84,7 +89,7 @@ async def cold_start(args) -> dict:
         started = time.perf_counter()
         task = asyncio.create_task(service.run(stop))
         try:
-            while service.catchup is None or len(service.catchup.last_read) < len(channels):
+            while service.coverage is None or not read_all(service, channels):
                 if task.done():
                     task.result()
                 await asyncio.sleep(0.1)
@@ -111,7 +116,7 @@ async def steady(args, lifted: bool) -> dict:
         task = asyncio.create_task(service.run(stop))
         rng = random.Random(args.seed)
         try:
-            while not (service.ready.is_set() and len(service.catchup.last_read) == len(channels)
+            while not (service.ready.is_set() and read_all(service, channels)
                        and service.plan.settled):
                 if task.done():
                     task.result()

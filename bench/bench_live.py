@@ -185,8 +185,9 @@ async def run(args) -> dict:
                     tracemalloc.stop()
             ingestor = service.ingestor
             out["state"] = {
-                "Ingestor.chats": len(ingestor.chats), "Ingestor.checkpoints": len(ingestor.checkpoints),
-                "Ingestor.last_live": len(ingestor.last_live), "CatchUp._pending": len(service.catchup._pending),
+                "Ingestor.chats": len(ingestor.chats), "Coverage chats": len(service.coverage.chats),
+                "Coverage.heard_live": len(service.coverage.heard_live),
+                "CatchUp._pending": len(service.catchup._pending),
                 "LiveFeed.queue": service.feed.queue.qsize(),
                 "Telethon entity cache": len(getattr(service.client, "_mb_entity_cache", {}).__dict__.get(
                     "hash_map", {})) if hasattr(service.client, "_mb_entity_cache") else "?",

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.results import record  # noqa: E402
 from bench.traffic import KEYWORDS, Traffic, cpu_seconds, raw_insert_rate  # noqa: E402
 from bot.archive import Archive  # noqa: E402
+from bot.coverage import Coverage  # noqa: E402
 from bot.ingest import Ingestor  # noqa: E402
 from bot.matching import load_rules, match  # noqa: E402
 from bot.model import Chat  # noqa: E402
@@ -120,7 +121,7 @@ async def run(args) -> dict:
         profiles = {}
         for size in (100, 1):
             archive = await fresh_archive(directory, f"whole{size}", list(chats.values()))
-            ingestor = Ingestor(archive, Holder(rules))
+            ingestor = Ingestor(archive, Holder(rules), await Coverage.open(archive))
             for chat in chats.values():
                 await ingestor.watch(chat)
 

@@ -11,7 +11,7 @@ a public chat is read from history as soon as it is resolved, and joined only af
 one at a time; once the account's seats are taken, the remaining public chats stay read
 from history only, and `dozor status` says to add an account.
 
-Every step is persisted (chat_sources, chats.last_read_at, memberships), so a restart
+Every step is persisted (chat_sources, coverage, memberships), so a restart
 continues the plan: resolved chats are not looked up again, joined ones not joined again.
 """
 from __future__ import annotations
@@ -55,12 +55,14 @@ def next_step(chat: Chat, *, member: bool, seats_taken: int, cap: int, joining: 
 
 
 class ChatPlan:
-    def __init__(self, client, archive: Archive, *, cap: int, joining: bool, is_read: Callable[[int], bool]):
+    def __init__(self, client, archive: Archive, *, cap: int, joining: bool, is_read: Callable[[int], bool],
+                 on_joined: Callable[[int], None] = lambda chat_id: None):
         self.client = client
         self.archive = archive
         self.cap = cap
         self.joining = joining
         self.is_read = is_read  # has catch-up read the chat since it was resolved?
+        self.on_joined = on_joined  # a joined channel has a pts: catch-up moves it to the difference
         self.members: set[int] | None = None  # channels and supergroups the account is in
         self._counted = asyncio.Event()
         self._waiting: dict[int, Chat] = {}  # offered, not settled yet, in the order offered
@@ -166,6 +168,7 @@ class ChatPlan:
         self._seats.discard(chat.id)
         log.info("joined %s (%d of %d channels)", chat.title, len(self.members), self.cap)
         await save_membership(self.archive, chat.id, JOINED)
+        self.on_joined(chat.id)
         if self._joined_since_count >= RECOUNT_EVERY:
             await self._recount()
         else:

@@ -228,7 +228,7 @@ class Settings:
     join_channels: YesNo = var("DOZOR_JOIN_CHANNELS", True)
     keywords: File = var("DOZOR_KEYWORDS", Path("keywords.toml"))
     backfill_hours: Hours = var("DOZOR_BACKFILL_HOURS", 24.0)
-    catchup_interval: Seconds = var("DOZOR_CATCHUP_INTERVAL", 300.0)
+    catchup_interval: Seconds = var("DOZOR_CATCHUP_INTERVAL", 900.0)  # longest seconds between two looks at a chat
     digest_chat: Text = var("DIGEST_CHAT")
     digest_time: LocalTime = var("DIGEST_TIME", dtime(9, 0))
     digest_tz: Zone = var("DIGEST_TZ", lambda: ZoneInfo("Europe/Kyiv"))

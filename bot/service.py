@@ -5,8 +5,9 @@
 
 Start-up: lock the storage, load the keywords, open the archive, connect with the stored
 session, resolve the configured chats (each failure is recorded and the others go on),
-then read history from every checkpoint while live updates flow. Media downloads and the
-digest run beside them; the digest waits until catch-up has covered its period.
+then catch every chat up (channel difference, or history) while live updates flow. Media
+downloads and the digest run beside them; at DIGEST_TIME the service brings every chat up
+to the period's end before the digest is composed.
 """
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
-from bot.archive import Archive, from_iso
+from bot.archive import Archive, from_iso, utcnow
 from bot.archive.limits import flood_waits, record_flood_wait
-from bot.catchup import RECHECK, CatchUp
+from bot.catchup import CatchUp
 from bot.chat_plan import ChatPlan
 from bot.classifier import second_opinion
 from bot.config import Settings
+from bot.coverage import Coverage
 from bot.desk.alerts import run_spike_alerts
 from bot.digest.sender import run_digests
 from bot.heartbeat import beating
@@ -41,6 +43,7 @@ log = logging.getLogger("dozor.service")
 
 RETRY_UNRESOLVED = 1800.0  # seconds between attempts at chats that could not be resolved
 FLUSH_LIMIT = 10.0  # seconds a shutdown may spend writing live updates already received
+DIGEST_CATCH_UP = 45.0  # seconds the digest's look may spend bringing chats up to its period's end
 
 
 class _Stop(Exception):
@@ -48,15 +51,20 @@ class _Stop(Exception):
 
 
 class Service:
-    def __init__(self, settings: Settings, *, client_options: dict | None = None, history_wait: float = 1.0):
+    def __init__(self, settings: Settings, *, client_options: dict | None = None, history_wait: float = 1.0,
+                 clock: Callable[[], datetime] | None = None, digest_tick: float | None = None):
         self.settings = settings
         self.client_options = client_options or {}
         self.history_wait = history_wait
+        # the wall clock the digest and the catch-up share (tests move it to DIGEST_TIME)
+        self.clock = clock or utcnow
+        self.digest_tick = digest_tick
         self.ready = asyncio.Event()  # set once chats are resolved and catch-up is asked for
         self.client = None
         self.archive: Archive | None = None
         self.ingestor: Ingestor | None = None
         self.catchup: CatchUp | None = None
+        self.coverage: Coverage | None = None
         self.feed: LiveFeed | None = None
         self.plan: ChatPlan | None = None
         self.unresolved: list[str] = []
@@ -78,8 +86,9 @@ class Service:
                     await self._serve(rules, stop)
                 finally:
                     await self.client.disconnect()
-                # after the disconnect no update can arrive any more: write what is queued
-                await self._flush()
+                    # after the disconnect no update can arrive any more: write what is queued,
+                    # also when a failed task is what stopped the service
+                    await self._flush()
             finally:
                 await self.archive.close()
         log.info("stopped cleanly")
@@ -94,32 +103,39 @@ class Service:
                 yield
 
     async def _flush(self) -> None:
+        if self.feed is None:
+            return
         try:
-            await asyncio.wait_for(self.feed.flush(), FLUSH_LIMIT)
+            left = await asyncio.wait_for(self.feed.flush(), FLUSH_LIMIT)
         except TimeoutError:
-            log.warning("%d live updates left unwritten; the next start re-reads new messages, "
-                        "and edits or deletions among the last %d", self.feed.queue.qsize(), RECHECK)
-
-    def catchup_request(self, chat_id: int, recheck: bool = False) -> None:
-        self.catchup.request(chat_id, recheck)
+            left = self.feed.queue.qsize() + (self.feed.held is not None)
+        if left:
+            log.warning("%d live updates left unwritten; the next start catches their chats up", left)
+        try:
+            await self.coverage.save()
+        except Exception as error:
+            log.warning("coverage not saved at shutdown (%s): the next start reads a little more", error)
 
     async def caught_up(self, moment: datetime) -> bool:
-        """Has every watched chat been read at least up to `moment`? (for the digest)"""
-        return self.ready.is_set() and self.catchup.caught_up(moment)
+        """Has every watched chat been read up to `moment`? Brings the ones behind up to it
+        first (for the digest)."""
+        return self.ready.is_set() and await self.catchup.bring_up_to(moment, DIGEST_CATCH_UP)
 
     async def _serve(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         settings = self.settings
         media_wake = asyncio.Event()
         model = await asyncio.to_thread(second_opinion, settings.model)
-        self.ingestor = Ingestor(self.archive, rules, on_gap=self.catchup_request,
-                                 on_archived=media_wake.set, model=model)
-        self.catchup = CatchUp(self.client, self.ingestor, self.archive,
+        self.coverage = await Coverage.open(self.archive)
+        self.ingestor = Ingestor(self.archive, rules, self.coverage, on_archived=media_wake.set, model=model)
+        self.catchup = CatchUp(self.client, self.ingestor, self.coverage, self.archive,
                                backfill=timedelta(hours=settings.backfill_hours),
-                               quiet_after=settings.catchup_interval, wait_time=self.history_wait)
-        self.feed = LiveFeed(self.ingestor)
+                               quiet_after=settings.catchup_interval, wait_time=self.history_wait, clock=self.clock)
+        self.coverage.on_gap = self.catchup.request
+        self.feed = LiveFeed(self.ingestor, on_overflow=self.coverage.gap_now)
         self.feed.attach(self.client)
         self.plan = ChatPlan(self.client, self.archive, cap=settings.channel_cap, joining=settings.join_channels,
-                             is_read=lambda chat_id: chat_id in self.catchup.last_read)
+                             is_read=lambda chat_id: self.coverage.complete_up_to(chat_id) is not None,
+                             on_joined=self.catchup.joined)
         for wait in await flood_waits(self.archive):
             self.client.budget.resume(wait["method"], wait["request"], from_iso(wait["started_at"]),
                                       from_iso(wait["until"]))
@@ -128,11 +144,12 @@ class Service:
                                            wait.started_at, wait.until))
 
         async def after_reconnect() -> None:
-            log.info("reconnected: re-reading every chat from its checkpoint")
+            # Telethon runs no catch-up after an automatic reconnect: every chat asks Telegram
+            # what it missed (a difference where there is a pts)
+            log.info("reconnected: catching every chat up")
             self.catchup.request_all(recheck=True)
 
         self.client.reconnect_callbacks.append(after_reconnect)
-        self.client.updates_lost_callbacks.append(lambda chat_id: self.catchup.request(chat_id, recheck=True))
 
         async def stopper() -> None:
             await stop.wait()
@@ -145,14 +162,15 @@ class Service:
                 tasks.create_task(self._start(), name="start")
                 tasks.create_task(self.feed.run(), name="live")
                 tasks.create_task(self.catchup.run(), name="catch-up")
-                tasks.create_task(self.catchup.quiet_timer(), name="quiet-timer")
+                tasks.create_task(self.coverage.run(), name="coverage")
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
                 tasks.create_task(self.plan.run(), name="plan")
                 tasks.create_task(self._once_ready(lambda: run_media(settings, self.archive, self.client,
                                                                      wake=media_wake)), name="media")
                 tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
-                                              titles=lambda: rules.current.topics, ready=self.caught_up),
+                                              titles=lambda: rules.current.topics, ready=self.caught_up,
+                                              now=self.clock, **({"tick": self.digest_tick} if self.digest_tick else {})),
                                   name="digest")
                 # the editors' desk: commands and feedback in Telegram, alerts when a topic surges
                 tasks.create_task(run_desk(settings, self.archive, self.client, lambda: rules.current,
@@ -173,6 +191,7 @@ class Service:
         # before subscribing: the plan counts the account's channels against its cap from them
         self.plan.count(await track_updates(self.client))
         await self._subscribe(self.settings.chats)
+        await self.catchup.start()
         log.info("watching %d chats (%d unresolved)", len(self.ingestor.chats), len(self.unresolved))
         self.ready.set()
 

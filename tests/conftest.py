@@ -85,8 +85,14 @@ class Running:
     async def settled(self) -> None:
         """Wait until every requested catch-up has been read and committed, and every new chat
         joined (or settled as read from history only)."""
-        await eventually(lambda: self.service.catchup.idle and not self.service.catchup.busy, "catch-up to finish")
         await eventually(lambda: self.service.plan.settled, "new chats to be joined")
+        # a chat just joined is read once more, and its first difference follows at once
+        catchup = self.service.catchup
+
+        def finished() -> bool:
+            return catchup.idle and not catchup.busy and not catchup.due(asyncio.get_running_loop().time())
+
+        await eventually(finished, "catch-up to finish")
 
     async def __aexit__(self, *exc) -> None:
         self.stop.set()

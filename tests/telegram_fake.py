@@ -195,6 +195,8 @@ class FakeChannel:
     members: set[int] = field(default_factory=set)
     box: _Box = field(default_factory=_Box)
     too_long_pending: bool = False
+    big: bool = False  # like Telegram's large channels: no updates are pushed, clients poll
+    poll_timeout: int = 30  # the ``timeout`` getChannelDifference advises for the next poll
 
     @property
     def marked_id(self) -> int:
@@ -449,6 +451,7 @@ class FakeTelegram(_TelegramLimits):
     """One in-memory Telegram: accounts, chats, media and the server for ``fake.connection``."""
 
     API_ID = 611335
+    DIFFERENCE_RETENTION = 100_000  # events a channel keeps for getChannelDifference
     API_HASH = "d524b414d21f4d37f08684c1df41ac9c"
     DC_ID = 2
     DC_IP = "127.0.0.1"
@@ -532,16 +535,19 @@ class FakeTelegram(_TelegramLimits):
     # ---- chats -----------------------------------------------------------------------------
 
     def add_channel(self, username: str | None = None, title: str = "Channel", megagroup: bool = False,
-                    *, joined: bool = False, about: str = "") -> FakeChannel:
+                    *, joined: bool = False, about: str = "", big: bool = False,
+                    poll_timeout: int = 30) -> FakeChannel:
         """A channel (or a megagroup, the kind most city chats are). ``username=None`` makes it
         private, reachable through ``t.me/+{invite_hash}``. ``joined=True`` makes the primary
-        account a member from the start."""
+        account a member from the start. ``big=True`` pushes no live updates for it at all, as
+        Telegram does for large channels: only getChannelDifference (polled after
+        ``poll_timeout`` seconds, the answer's ``timeout``) shows what happened."""
         if username is not None:
             username = self._check_username(username)
         channel = FakeChannel(
             id=self._next_channel_id, access_hash=self._rng.getrandbits(63), title=title,
             username=username, megagroup=megagroup, invite_hash=self._random_token(16), date=_now(),
-            about=about)
+            about=about, big=big, poll_timeout=poll_timeout)
         self._next_channel_id += 1
         self._channels[channel.id] = channel
         if joined:
@@ -1017,6 +1023,8 @@ class FakeTelegram(_TelegramLimits):
         return [cls(view, event.pts, event.pts_count)]
 
     def _deliver(self, target, event: _Event, *, exclude: _Pipe | None = None) -> None:
+        if isinstance(target, FakeChannel) and target.big:
+            return
         audience = self._audience(target)
         box = self._box_of(target, self._me_id)
         for pipe in list(self._pipes):
@@ -1457,8 +1465,14 @@ class FakeTelegram(_TelegramLimits):
         return self._groups[peer.chat_id] if isinstance(peer, types.PeerChat) else peer.user_id
 
     def _h_get_channel_difference(self, ctx, req):
+        """Telegram's semantics: up to ``limit`` events a page (``final`` unset while more
+        remain, ``pts`` where the page ends); channelDifferenceTooLong only when the pts is
+        older than the box keeps (``DIFFERENCE_RETENTION`` events) or on demand; members only
+        (CHANNEL_PRIVATE otherwise); ``timeout`` advises when to poll again."""
         channel = self._channel_from_input(ctx, req.channel)
         self._check_readable(ctx, channel)
+        if ctx.user_id not in channel.members:
+            raise RpcFail("CHANNEL_PRIVATE", 406)
         box = channel.box
         limit = max(1, min(req.limit, 100_000))
         if self._users[ctx.user_id].bot is None:
@@ -1467,17 +1481,19 @@ class FakeTelegram(_TelegramLimits):
             raise RpcFail("PERSISTENT_TIMESTAMP_EMPTY")
         if req.pts > box.pts:
             raise RpcFail("PERSISTENT_TIMESTAMP_INVALID")
-        if channel.too_long_pending or box.pts - req.pts > limit:
+        timeout = channel.poll_timeout
+        if channel.too_long_pending or box.pts - req.pts > self.DIFFERENCE_RETENTION:
             channel.too_long_pending = False
             dialog, _ = self._dialog(ctx, channel)
             latest = self._history(channel, ctx.user_id)[:limit]
             views = [self._view(box, m, ctx.user_id) for m in latest]
             users, chats = self._entities(views, ctx.user_id, extra=[channel])
             return types.updates.ChannelDifferenceTooLong(dialog=dialog, messages=views, chats=chats,
-                                                          users=users, final=True)
+                                                          users=users, final=True, timeout=timeout)
         if req.pts == box.pts:
-            return types.updates.ChannelDifferenceEmpty(pts=box.pts, final=True)
-        pending = [e for e in box.events if e.pts > req.pts]
+            return types.updates.ChannelDifferenceEmpty(pts=box.pts, final=True, timeout=timeout)
+        pending = [e for e in box.events if e.pts > req.pts][:limit]
+        final = pending[-1].pts == box.pts
         created = {e.ids[0] for e in pending if e.kind == "new"}
         new_messages, other_updates = [], []
         for event in pending:
@@ -1490,9 +1506,9 @@ class FakeTelegram(_TelegramLimits):
                     other_updates.append(update)
         users, chats = self._entities(new_messages + [u.message for u in other_updates if hasattr(u, "message")],
                                       ctx.user_id, extra=[channel])
-        return types.updates.ChannelDifference(pts=box.pts, new_messages=new_messages,
+        return types.updates.ChannelDifference(pts=pending[-1].pts, new_messages=new_messages,
                                                other_updates=other_updates, chats=chats, users=users,
-                                               final=True)
+                                               final=final or None, timeout=timeout)
 
     # ---- users and contacts ----
 
@@ -1596,8 +1612,10 @@ class FakeTelegram(_TelegramLimits):
         return types.messages.Dialogs(dialogs=dialogs, messages=messages, chats=chats, users=users)
 
     def _h_get_peer_dialogs(self, ctx, req):
-        targets = [self._target_from_input(ctx, p.peer) for p in req.peers
-                   if isinstance(p, types.InputDialogPeer)]
+        # the account's own dialogs: a channel it is not in has none
+        targets = [t for t in (self._target_from_input(ctx, p.peer) for p in req.peers
+                               if isinstance(p, types.InputDialogPeer))
+                   if not isinstance(t, FakeChannel) or ctx.user_id in t.members]
         dialogs, messages, chats, users = self._dialogs_bundle(ctx, targets)
         return types.messages.PeerDialogs(dialogs=dialogs, messages=messages, chats=chats, users=users,
                                           state=self._state(ctx.user_id))

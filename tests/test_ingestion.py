@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.backoff import Backoff
 from tests.conftest import archive_of, eventually
 
 MATCHING = "Біля метро Лівобережна ТЦК роздають повістки і пакують чоловіків у бус"
@@ -24,7 +25,7 @@ async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake,
         miss = fake.post(news, OTHER)
         archive = running.service.archive
         # the checkpoint passing the last post means every one of them was handled
-        await eventually(lambda: running.service.ingestor.checkpoints[news.marked_id] == miss.id,
+        await eventually(lambda: running.service.coverage.checkpoint(news.marked_id) == miss.id,
                          "both posts to be handled")
         stored = await archive.message(news.marked_id, hit.id)
         assert stored["text"] == MATCHING
@@ -33,7 +34,7 @@ async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake,
         assert MATCHING[span["start"]:span["end"]].strip()
         assert await archive.message(news.marked_id, miss.id) is None
         assert await archive.rows("SELECT 1 FROM messages WHERE chat_id = ?", (elsewhere.marked_id,)) == []
-        assert ignored.id not in running.service.ingestor.checkpoints
+        assert elsewhere.marked_id not in running.service.coverage.chats
     assert fake.joined(news)
 
 
@@ -122,8 +123,10 @@ async def test_pts_gap_while_running_is_filled(fake, run_service, settings):
 
 
 async def test_channel_difference_too_long_loses_nothing(fake, run_service, settings):
+    # Telethon meets the too-long difference and drops what it skipped, the post that revealed
+    # the gap included; the chat's own poll finds them from its pts and reads the history
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
-    async with run_service(chats=("@kyiv_news",)) as running:
+    async with run_service(chats=("@kyiv_news",), catchup_interval=1) as running:
         await running.settled()
         fake.difference_too_long(news)
         withheld = publish(fake, news, 250, deliver=False)
@@ -225,16 +228,17 @@ async def test_city_chat_message_keeps_author_reply_forward_and_counts(fake, run
     assert stored["language"] == "uk"
 
 
-async def test_a_chat_read_recently_is_not_re_read_until_it_goes_quiet(fake, run_service):
+async def test_a_chat_read_recently_is_not_polled_until_it_goes_quiet(fake, run_service):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     async with run_service(chats=("@kyiv_news",), catchup_interval=300) as running:
         await running.settled()
-        catchup = running.service.catchup
-        now = datetime.now(timezone.utc)
-        assert catchup.due_for_reread(now) == []
-        assert catchup.due_for_reread(now + timedelta(seconds=301)) == [news.marked_id]
-        assert catchup.caught_up(now - timedelta(seconds=1))
-        assert not catchup.caught_up(now + timedelta(seconds=1))
+        catchup, coverage = running.service.catchup, running.service.coverage
+        now = asyncio.get_running_loop().time()
+        assert catchup.due(now) == []
+        assert catchup.due(now + 301) == [news.marked_id]
+        moment = datetime.now(timezone.utc)
+        assert coverage.covered(moment - timedelta(seconds=1))
+        assert not coverage.covered(moment + timedelta(seconds=1))
 
 
 async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_path):
@@ -243,6 +247,7 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
     import sqlite3
 
     from bot.archive import Archive
+    from bot.coverage import Coverage
     from bot.ingest import Ingestor
     from bot.model import Chat, Post
     from bot.rules_reload import RulesHolder
@@ -254,7 +259,7 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
     try:
         await archive.save_chat(chat, "@kyiv_news")
         await archive.db.execute("PRAGMA busy_timeout=50")
-        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS))
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), await Coverage.open(archive))
         await ingestor.watch(chat)
         now = datetime.now(timezone.utc)
         page = Page(posts=[Post(chat.id, n, now, f"{MATCHING} {n}") for n in (1, 2, 3)], last_id=3)
@@ -264,7 +269,7 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
             await ingestor.history_page(chat, page)
         other.rollback()
         other.close()
-        assert await archive.checkpoint(chat.id) == 0 and ingestor.checkpoints[chat.id] == 0
+        assert await archive.checkpoint(chat.id) == 0 and ingestor.coverage.checkpoint(chat.id) == 0
         await ingestor.history_page(chat, page)
         assert await archive.message_ids(chat.id) == [1, 2, 3]
         assert await archive.checkpoint(chat.id) == 3
@@ -279,7 +284,7 @@ async def test_stopped_in_the_middle_of_a_catch_up_resumes_without_loss(fake, ru
     # (the first GetHistory asks for the newest id, the second reads the first page)
     fake.flood_wait("GetHistoryRequest", seconds=3, after=2)
     async with run_service(chats=("@kyiv_news",)) as running:
-        await eventually(lambda: running.service.ingestor.checkpoints.get(news.marked_id, 0) > 0,
+        await eventually(lambda: running.service.coverage.checkpoint(news.marked_id) > 0,
                          "the first page")
     async with archive_of(settings) as archive:
         assert 0 < await archive.checkpoint(news.marked_id) < 450
@@ -296,7 +301,7 @@ async def test_joins_in_a_city_chat_move_the_checkpoint_without_a_catch_up(fake,
         joined = fake.service(city)
         post = fake.post(city, MATCHING)
         ingestor = running.service.ingestor
-        await eventually(lambda: ingestor.checkpoints[city.marked_id] == post.id, "the checkpoint to pass both")
+        await eventually(lambda: ingestor.coverage.checkpoint(city.marked_id) == post.id, "the checkpoint to pass both")
         assert joined.id == post.id - 1
         assert await running.service.archive.message_ids(city.marked_id) == [post.id]
         assert fake.requests.count("GetHistoryRequest") == reads  # no gap was suspected
@@ -310,7 +315,7 @@ async def test_a_join_that_never_arrived_live_is_passed_by_the_catch_up(fake, ru
         await running.settled()
         joined_last = fake.service(city, deliver=False)
         running.service.catchup.request(city.marked_id)
-        await eventually(lambda: running.service.ingestor.checkpoints[city.marked_id] == joined_last.id,
+        await eventually(lambda: running.service.coverage.checkpoint(city.marked_id) == joined_last.id,
                          "the checkpoint to reach the last service message")
     async with archive_of(settings) as archive:
         assert await archive.message_ids(city.marked_id) == [first.id]
@@ -321,6 +326,7 @@ async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(t
     """The digest freezes a period only once every chat is complete up to its end; a live
     message that reveals missing ones must not count as that."""
     from bot.archive import Archive
+    from bot.coverage import Coverage
     from bot.ingest import Ingestor
     from bot.model import Chat, Post
     from bot.rules_reload import RulesHolder
@@ -331,17 +337,23 @@ async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(t
     archive = await Archive.open(tmp_path / "archive.sqlite3")
     try:
         await archive.save_chat(chat, "@kyiv_news")
-        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS),
-                            on_gap=lambda chat_id, recheck=False: asked.append(chat_id))
+        coverage = await Coverage.open(archive, on_gap=lambda chat_id, recheck=False: asked.append(chat_id))
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), coverage)
         await ingestor.watch(chat)
-        now = datetime.now(timezone.utc)
-        await ingestor.live(Post(chat.id, 1, now, MATCHING))
-        assert ingestor.last_live[chat.id] and not asked and ingestor.checkpoints[chat.id] == 1
-        heard_before = ingestor.last_live[chat.id]
-        await ingestor.live(Post(chat.id, 5, now, MATCHING))  # 2, 3 and 4 never arrived
+        read_at = datetime.now(timezone.utc)
+        await coverage.caught_up(chat.id, read_at)
+        await ingestor.live(Post(chat.id, 1, read_at, MATCHING))
+        heard_before = coverage.complete_up_to(chat.id)
+        assert heard_before > read_at and not asked and coverage.checkpoint(chat.id) == 1
+        await ingestor.live(Post(chat.id, 5, read_at, MATCHING))  # 2, 3 and 4 never arrived
         assert asked == [chat.id]
-        assert ingestor.last_live[chat.id] == heard_before and ingestor.checkpoints[chat.id] == 1
+        assert coverage.complete_up_to(chat.id) is None and coverage.checkpoint(chat.id) == 1
+        assert not coverage.covered(heard_before)
         assert await archive.message_ids(chat.id) == [1, 5]
+        # the gap is persisted: a restart still knows the chat is incomplete
+        again = await Coverage.open(archive)
+        await again.watch(chat.id)
+        assert again.has_gap(chat.id) and again.checkpoint(chat.id) == 1
     finally:
         await archive.close()
 
@@ -353,7 +365,7 @@ async def test_a_new_chat_anchors_its_checkpoint_even_with_nothing_in_the_backfi
     old = [fake.post(news, MATCHING, date=long_ago) for _ in range(3)]
     async with run_service(chats=("@kyiv_news",), backfill_hours=24) as running:
         await running.settled()
-        assert running.service.ingestor.checkpoints[news.marked_id] == old[-1].id
+        assert running.service.coverage.checkpoint(news.marked_id) == old[-1].id
         assert await running.service.archive.message_ids(news.marked_id) == []  # older than the window
     # posted while the service was down for longer than the backfill window
     late = fake.post(news, MATCHING + " пізно", date=long_ago + timedelta(hours=1))
@@ -380,3 +392,106 @@ async def test_a_stop_is_obeyed_while_telegram_is_out_of_reach(settings, fake):
     stop.set()
     await asyncio.wait_for(task, 20)
     assert not service.ready.is_set()
+
+
+async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(tmp_path):
+    """A page that fails for a reason other than the archive is stored one by one; the read
+    stops below the message that failed, so the next read retries it instead of passing it."""
+    from bot.archive import Archive
+    from bot.coverage import Coverage
+    from bot.ingest import Held, Ingestor
+    from bot.model import Chat, Post
+    from bot.rules_reload import RulesHolder
+    from bot.telegram.history import Page
+    from tests.conftest import EXAMPLE_KEYWORDS
+
+    chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    try:
+        await archive.save_chat(chat, "@kyiv_news")
+        ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), await Coverage.open(archive))
+        await ingestor.watch(chat)
+        now = datetime.now(timezone.utc)
+        unstorable = f"{MATCHING} \ud800"  # a lone surrogate: SQLite cannot encode it
+        page = Page(posts=[Post(chat.id, 1, now, MATCHING), Post(chat.id, 2, now, unstorable),
+                           Post(chat.id, 3, now, MATCHING)], last_id=3)
+        with pytest.raises(Held):
+            await ingestor.history_page(chat, page)
+        assert await archive.message_ids(chat.id) == [1]
+        assert await archive.checkpoint(chat.id) == 1 and ingestor.coverage.checkpoint(chat.id) == 1
+        assert [f["message_id"] for f in await archive.failures("store")] == [2]
+        # read again from the checkpoint, once the message can be stored
+        again = Page(posts=[Post(chat.id, 2, now, MATCHING), Post(chat.id, 3, now, MATCHING)], last_id=3)
+        await ingestor.history_page(chat, again)
+        assert await archive.message_ids(chat.id) == [1, 2, 3]
+        assert await archive.checkpoint(chat.id) == 3
+    finally:
+        await archive.close()
+
+
+async def test_live_edits_and_deletions_are_written_when_a_failed_task_stops_the_service(
+        fake, settings, monkeypatch):
+    """The archive refuses the writes for a while; then a task fails and stops the service.
+    The edit and the deletion Telegram sent meanwhile exist nowhere else: they must be written
+    on the way out, not dropped with the queue."""
+    import sqlite3
+
+    from bot.service import Service
+    from bot.telegram import live
+
+    monkeypatch.setattr(live, "WRITE_RETRY", Backoff(first=600.0))  # only the shutdown can write them in time
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    post = fake.post(news, MATCHING)
+    service = Service(replace(settings, chats=("@kyiv_news",)),
+                      client_options={"connection": fake.connection}, history_wait=0)
+    task = asyncio.create_task(service.run(asyncio.Event()))
+    await eventually(lambda: service.ready.is_set() and service.archive.message(news.marked_id, post.id),
+                     "the post to be archived")
+    await eventually(lambda: service.plan.settled, "the channel joined: only then are its updates pushed")
+    await service.archive.db.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(settings.archive_path)
+    other.execute("BEGIN IMMEDIATE")
+    fake.edit(news, post.id, MATCHING + " (оновлено)")
+    fake.delete(news, [post.id])
+    await eventually(lambda: service.feed.refused and service.feed.queue.qsize() == 1,
+                     "the edit to be refused and the deletion queued")
+    other.rollback()
+    other.close()
+
+    def broken(*_):
+        raise RuntimeError("a task failed")
+
+    service.catchup.due = broken  # the poller's next look fails
+    with pytest.raises(BaseExceptionGroup):
+        await asyncio.wait_for(task, 30)
+    async with archive_of(settings) as archive:
+        stored = await archive.message(news.marked_id, post.id)
+    assert stored["text"] == MATCHING + " (оновлено)" and [v["text"] for v in stored["versions"]] == [MATCHING]
+    assert stored["deleted_at"]
+
+
+async def test_a_refused_live_deletion_far_below_the_checkpoint_is_written_once_the_archive_works(
+        fake, run_service, monkeypatch):
+    import sqlite3
+
+    from bot.telegram import live
+
+    monkeypatch.setattr(live, "WRITE_RETRY", Backoff(first=0.05, cap=0.05))
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    old = fake.post(news, MATCHING)
+    publish(fake, news, 80)  # the deletion lands far below the checkpoint
+    async with run_service(chats=("@kyiv_news",)) as running:
+        await running.settled()
+        archive = running.service.archive
+        await archive.db.execute("PRAGMA busy_timeout=50")
+        other = sqlite3.connect(running.service.settings.archive_path)
+        other.execute("BEGIN IMMEDIATE")
+        fake.delete(news, [old.id])
+        await eventually(lambda: running.service.feed.refused, "the deletion to be refused")
+        other.rollback()
+        other.close()
+
+        async def marked():
+            return (await archive.message(news.marked_id, old.id))["deleted_at"]
+
+        await eventually(marked, "the deletion mark")

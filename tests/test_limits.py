@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from telethon import errors, functions
 
-from bot.archive.limits import HISTORY_ONLY, JOINED, OVER_CAP, plan_progress
+from bot.archive.limits import HISTORY_ONLY, JOINED, OVER_CAP, flood_waits, plan_progress
 from bot.chat_plan import JOIN, next_step
 from bot.commands.status import collect, render
 from bot.config import ConfigError, load_settings
@@ -176,7 +176,7 @@ async def test_a_restart_keeps_the_join_pace(fake, run_service):
         await running.settled()
     assert fake.joined(first)
     async with run_service(chats=sources([first, second]), rate_join=1.0) as running:
-        await eventually(lambda: second.marked_id in running.service.catchup.last_read, "the new chat read")
+        await eventually(lambda: running.service.coverage.complete_up_to(second.marked_id) is not None, "the new chat read")
         await asyncio.sleep(1.0)  # the plan has had its chance: without the pace it would join now
         assert not fake.joined(second)
     assert fake.requests.count("JoinChannelRequest") == 1
@@ -279,10 +279,10 @@ async def test_a_flood_wait_still_in_force_after_a_restart_holds_its_method(fake
     fake.flood_wait("JoinChannelRequest", seconds=3600, times=1)
     watched = replace(settings, chats=sources(channels))
     async with run_service(chats=watched.chats) as running:
-        await eventually(lambda: "join" in running.service.client.budget.floods, "the flood wait")
+        await eventually(lambda: flood_waits(running.service.archive), "the flood wait recorded")
     async with run_service(chats=watched.chats) as running:
         await eventually(lambda: running.service.catchup.idle and not running.service.catchup.busy, "catch-up")
-        await eventually(lambda: all(c.marked_id in running.service.catchup.last_read for c in channels),
+        await eventually(lambda: all(running.service.coverage.complete_up_to(c.marked_id) is not None for c in channels),
                          "both chats read")
         assert running.service.client.budget.held("join") > 3500
     assert fake.requests.count("JoinChannelRequest") == 1  # Telegram was not asked again during its wait

@@ -177,7 +177,7 @@ async def test_the_service_archives_model_hits_and_reviews(fake, run_service, fe
         await running.settled()
         found = fake.post(city, MODEL_FINDS)
         unsure = fake.post(city, MODEL_UNSURE)
-        await eventually(lambda: running.service.ingestor.checkpoints[city.marked_id] == unsure.id, "both posts")
+        await eventually(lambda: running.service.coverage.checkpoint(city.marked_id) == unsure.id, "both posts")
         archive = running.service.archive
         stored = await archive.message(city.marked_id, found.id)
         assert [(m["topic"], m["rule"]) for m in stored["matches"]] == [(MODEL_TOPIC, "model")]

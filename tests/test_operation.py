@@ -171,12 +171,13 @@ async def test_second_run_on_the_same_storage_is_refused(fake, run_service, sett
 async def test_sigterm_in_the_middle_of_a_catch_up_commits_what_was_read(fake, settings):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     posts = [fake.post(news, f"{MATCHING} {n}") for n in range(250)]
-    # the newest-id lookup and the first page go through; the second page waits on a flood wait
+    # a new chat is read before it is joined: one request asks for its newest id, the first page
+    # goes through, and the second waits on a flood wait
     fake.flood_wait("GetHistoryRequest", seconds=3, after=2)
     service = Service(replace(settings, chats=("@kyiv_news",)), client_options={"connection": fake.connection},
                       history_wait=0)
     task = asyncio.create_task(_run(service))
-    await eventually(lambda: service.ready.is_set() and service.ingestor.checkpoints.get(news.marked_id),
+    await eventually(lambda: service.ready.is_set() and service.coverage.checkpoint(news.marked_id),
                      "the first page")
     os.kill(os.getpid(), signal.SIGTERM)
     await asyncio.wait_for(task, 30)  # returns normally: exit code 0 in `dozor run`

@@ -260,7 +260,23 @@ async def test_channel_difference_too_long_is_survived(fake, connect):
     assert (await client.get_me()).id == fake.me.id
 
 
-async def test_gap_wider_than_the_user_limit_is_too_long(fake, connect):
+async def test_a_gap_wider_than_the_user_limit_comes_in_pages(fake, connect):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    client = await joined_client(connect, news)
+    new = watch(client, events.NewMessage(chats=[news.marked_id]))
+    fake.post(news, "tracked")
+    await collect(new, 1)
+    withheld = [fake.post(news, f"withheld {n}", deliver=False).id for n in range(120)]
+    last = fake.post(news, "reveals the gap")
+    events_seen = await collect(new, 121)
+    assert [e.id for e in events_seen] == [*withheld, last.id]
+    pages = [c.outcome for c in fake.calls if isinstance(c.outcome, types.updates.ChannelDifference)]
+    assert [bool(p.final) for p in pages[:2]] == [False, True]  # 100 events, then the rest
+    assert pages[0].timeout == news.poll_timeout
+
+
+async def test_a_pts_older_than_the_box_keeps_is_too_long(fake, connect):
+    fake.DIFFERENCE_RETENTION = 100
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     client = await joined_client(connect, news)
     new = watch(client, events.NewMessage(chats=[news.marked_id]))
@@ -271,6 +287,38 @@ async def test_gap_wider_than_the_user_limit_is_too_long(fake, connect):
     fake.post(news, "reveals the gap")
     await eventually(lambda: any(isinstance(c.outcome, types.updates.ChannelDifferenceTooLong)
                                  for c in fake.calls), "channelDifferenceTooLong for a 121-event gap")
+
+
+async def test_a_big_channel_pushes_nothing_and_its_difference_shows_everything(fake, connect):
+    news = fake.add_channel(username="big_news", title="Великий канал", big=True, poll_timeout=2)
+    client = await joined_client(connect, news)
+    new = watch(client, events.NewMessage(chats=[news.marked_id]))
+    start = (await client(functions.messages.GetPeerDialogsRequest(
+        [types.InputDialogPeer(await client.get_input_entity(news.marked_id))]))).dialogs[0].pts
+    first = fake.post(news, "first")
+    second = fake.post(news, "second")
+    fake.edit(news, first.id, "first, edited")
+    fake.delete(news, [second.id])
+    await asyncio.sleep(0.3)
+    assert new.empty()  # nothing was pushed
+    channel = await client.get_input_entity(news.marked_id)
+    diff = await client(functions.updates.GetChannelDifferenceRequest(
+        channel, types.ChannelMessagesFilterEmpty(), start, 100))
+    assert [m.message for m in diff.new_messages] == ["first, edited"]
+    assert [type(u).__name__ for u in diff.other_updates] == ["UpdateDeleteChannelMessages"]
+    assert diff.other_updates[0].messages == [second.id] and diff.final and diff.timeout == 2
+
+
+async def test_a_channel_not_joined_has_no_difference_and_no_dialog(fake, connect):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    fake.post(news, "hello")
+    client = await connect()
+    channel = await client.get_input_entity("kyiv_news")
+    dialogs = await client(functions.messages.GetPeerDialogsRequest([types.InputDialogPeer(channel)]))
+    assert dialogs.dialogs == []
+    with pytest.raises(errors.ChannelPrivateError):
+        await client(functions.updates.GetChannelDifferenceRequest(
+            channel, types.ChannelMessagesFilterEmpty(), 1, 100))
 
 
 # 6 -----------------------------------------------------------------------------------------

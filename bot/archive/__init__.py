@@ -261,6 +261,7 @@ class Archive:
             # not archived, and a round trip to aiosqlite's thread costs more than the lookup;
             # kept up to date below, so a post repeated within the batch sees its first write
             known: dict[tuple[int, int], tuple[int, str, str | None]] = {}
+            deleted: set[int] = set()  # rows marked deleted: a message seen again may clear its mark
             wanted: dict[int, list[int]] = {}
             for post, _ in items:
                 wanted.setdefault(post.chat_id, []).append(post.message_id)
@@ -268,11 +269,13 @@ class Archive:
                 for start in range(0, len(ids), 500):
                     chunk = ids[start:start + 500]
                     for found in await db.execute_fetchall(
-                        f"""SELECT message_id, id, text, edit_date FROM messages
+                        f"""SELECT message_id, id, text, edit_date, deleted_at FROM messages
                             WHERE chat_id = ? AND message_id IN ({",".join("?" * len(chunk))})""",
                         (chat_id, *chunk),
                     ):
                         known[(chat_id, found[0])] = (found[1], found[2], found[3])
+                        if found[4] is not None:
+                            deleted.add(found[1])
             for post, result in items:
                 row = known.get((post.chat_id, post.message_id))
                 if row is None:
@@ -284,6 +287,9 @@ class Archive:
                     report.matched += bool(result)
                 else:
                     rowid, text, edit_date = row
+                    if rowid in deleted:
+                        deleted.discard(rowid)
+                        await _restore_if_inferred(db, post, now)
                     if edit_date is not None and (post.edit_date is None or iso(post.edit_date) < edit_date):
                         # read before an edit we already hold (a history page fetched before the
                         # live edit arrived): only the counters are news
@@ -347,9 +353,12 @@ class Archive:
                 (now, chat.id, json.dumps([p.message_id for p, _ in items])))
         return report
 
-    async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime) -> int:
+    async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime,
+                           how: str = "telegram") -> int:
         """Mark messages deleted (never erase). chat_id None: Telegram did not say which chat,
-        which only happens outside channels and supergroups."""
+        which only happens outside channels and supergroups. `how`: "telegram" when Telegram
+        said so, "absent" when history lacked the message and getMessages confirmed it; only the
+        latter is cleared if the message is seen again."""
         ids = list(message_ids)
         if not ids:
             return 0
@@ -358,15 +367,15 @@ class Archive:
             if chat_id is None:
                 # only chats whose ids come from the account-wide sequence (basic groups, private
                 # chats): supergroups number their own messages and would collide
-                cursor = await db.execute(
+                marked = await db.execute_fetchall(
                     f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND message_id IN ({marks})
-                        AND chat_id > ?""",
+                        AND chat_id > ? RETURNING chat_id, message_id""",
                     (iso(at), *ids, CHANNEL_ID_OFFSET),
                 )
             else:
-                cursor = await db.execute(
+                marked = await db.execute_fetchall(
                     f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND chat_id = ?
-                        AND message_id IN ({marks})""",
+                        AND message_id IN ({marks}) RETURNING chat_id, message_id""",
                     (iso(at), chat_id, *ids),
                 )
                 # a deletion can overtake the history page that carries the message: kept until
@@ -378,7 +387,17 @@ class Archive:
                           AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND message_id = value)""",
                     (chat_id, iso(at), json.dumps(ids), chat_id, chat_id),
                 )
-            return cursor.rowcount
+            await db.executemany(
+                "INSERT OR IGNORE INTO deletion_marks (chat_id, message_id, marked_at, how) VALUES (?, ?, ?, ?)",
+                [(row[0], row[1], iso(at), how) for row in marked],
+            )
+            return len(marked)
+
+    async def deletion_marks(self, chat_id: int, message_id: int) -> list[dict]:
+        """Every deletion mark a message got, oldest first, with when and how (and any restore)."""
+        return [dict(r) for r in await self.rows(
+            """SELECT marked_at, how, restored_at FROM deletion_marks WHERE chat_id = ? AND message_id = ?
+               ORDER BY marked_at""", (chat_id, message_id))]
 
     async def message(self, chat_id: int, message_id: int) -> dict | None:
         """One archived message with its matches and earlier versions, for tests and search."""
@@ -524,3 +543,17 @@ async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_da
         (rowid, latest + 1, text, edit_date, now),
     )
     return latest + 1
+
+
+async def _restore_if_inferred(db: aiosqlite.Connection, post: Post, now: str) -> None:
+    """Telegram shows a message we had inferred was deleted: the mark goes, its record stays.
+    A deletion Telegram itself reported is final (a page read before it must not undo it)."""
+    restored = await db.execute_fetchall(
+        """UPDATE deletion_marks SET restored_at = ? WHERE chat_id = ? AND message_id = ? AND how = 'absent'
+               AND restored_at IS NULL RETURNING marked_at""",
+        (now, post.chat_id, post.message_id))
+    if restored and not await db.execute_fetchall(
+            """SELECT 1 FROM deletion_marks WHERE chat_id = ? AND message_id = ? AND how = 'telegram'""",
+            (post.chat_id, post.message_id)):
+        await db.execute("UPDATE messages SET deleted_at = NULL WHERE chat_id = ? AND message_id = ?",
+                         (post.chat_id, post.message_id))

@@ -84,13 +84,14 @@ async def plan_progress(archive: Archive, sources: tuple[str, ...] | list[str]) 
     read from history only), and the account's channels against its cap."""
     row = await archive.row(
         f"""SELECT COUNT(s.chat_id) AS resolved,
-                   COUNT(c.last_read_at) AS read,
+                   COUNT(v.complete_up_to) AS read,
                    COUNT(CASE WHEN m.state = '{JOINED}' THEN 1 END) AS joined,
                    COUNT(CASE WHEN m.state = '{OVER_CAP}' THEN 1 END) AS over_cap,
                    COUNT(CASE WHEN m.state = '{HISTORY_ONLY}' THEN 1 END) AS history_only
             FROM json_each(?) AS wanted
             JOIN chat_sources s ON s.source = wanted.value AND s.chat_id IS NOT NULL
             JOIN chats c ON c.id = s.chat_id
+            LEFT JOIN coverage v ON v.chat_id = s.chat_id
             LEFT JOIN memberships m ON m.chat_id = s.chat_id""",
         (json.dumps(list(sources), ensure_ascii=False),),
     )

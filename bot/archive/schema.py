@@ -309,4 +309,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (message, topic)
     ) WITHOUT ROWID;
     """,
+    # 17: coverage: per chat, how complete the archive is (owned by bot/coverage.py), and every
+    # deletion mark with how it was known, so a message that reappears clears an inferred one
+    """
+    CREATE TABLE coverage (
+        chat_id          INTEGER PRIMARY KEY REFERENCES chats(id),
+        pts              INTEGER,                 -- the channel's update sequence applied up to here
+        complete_up_to   TEXT,                    -- every message up to this moment is known (UTC)
+        gap_found_at     TEXT,                    -- the last time messages were found missing
+        gap_repaired_at  TEXT,                    -- when that gap was read; before gap_found_at: open
+        difference_lost_at TEXT,                  -- Telegram's difference was too long: edits and
+                                                  -- deletions before this moment may be unknown
+        polled_at        TEXT                     -- the last catch-up or poll that completed
+    );
+
+    CREATE TABLE deletion_marks (
+        chat_id      INTEGER NOT NULL,
+        message_id   INTEGER NOT NULL,
+        marked_at    TEXT NOT NULL,
+        how          TEXT NOT NULL,               -- telegram: Telegram said so | absent: missing from
+                                                  -- history and confirmed by getMessages
+        restored_at  TEXT,                        -- an inferred mark cleared when the message reappeared
+        PRIMARY KEY (chat_id, message_id, marked_at)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -8,14 +8,16 @@ import argparse
 import asyncio
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 
 from bot import heartbeat
 from bot.archive import Archive
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
+from bot.archive.coverage import load_coverage
 from bot.archive.limits import flood_waits, memberships, plan_progress
 from bot.config import load_settings
+from bot.coverage import describe, summarise, summary_line
 from bot.display import say
 
 HELP = "show per-chat progress, today's counts and errors (--json for scripts)"
@@ -42,28 +44,50 @@ async def collect(settings) -> dict:
         digest = await digest_status(archive)
         limits = {"plan": await plan_progress(archive, settings.chats), "flood_waits": await flood_waits(archive)}
         joined = await memberships(archive)
+        coverage = await load_coverage(archive)
+    now = datetime.now(zone)
     rows = []
     for chat in chats:
         row = asdict(chat)
         row["membership"] = joined.get(chat.chat_id)  # None: not settled by the plan yet
         if chat.last_message_at:
             row["last_message_at"] = chat.last_message_at.astimezone(zone).isoformat(timespec="minutes")
+        row["coverage"] = _coverage(coverage.get(chat.chat_id), now, zone)
         rows.append(row)
     for wait in limits["flood_waits"]:
         wait["until"] = datetime.fromisoformat(wait["until"]).astimezone(zone).isoformat(timespec="seconds")
-    beat, now = heartbeat.read(settings.storage), datetime.now(timezone.utc)
+    beat = heartbeat.read(settings.storage)
     free = heartbeat.free_space(settings.storage)
     service = {"running": heartbeat.running(beat, now), "heartbeat": beat, "disk_free": free,
                "summary": heartbeat.describe(beat, now, free)}
+    # a chat counts as current when it is complete up to one polling interval ago
+    watched = [coverage[c.chat_id] for c in chats if c.chat_id in coverage]
+    summary = summarise(watched, now - timedelta(seconds=settings.catchup_interval))
+    names = {c.chat_id: c.title or c.source for c in chats}
     return {"time_zone": str(zone), "service": service, "chats": rows, "totals": totals, "media": media,
-            "digest": digest, **limits, "join_rate": settings.rate_join}
+            "digest": digest, "coverage": summary_line(summary, names, zone), **limits,
+            "join_rate": settings.rate_join}
+
+
+def _coverage(row, now: datetime, zone) -> dict | None:
+    if row is None:
+        return None
+    seen = describe(row, now)
+
+    def local(moment):
+        return moment.astimezone(zone).isoformat(timespec="minutes") if moment else None
+
+    return {"complete_up_to": local(seen.complete_up_to), "lag_seconds": round(seen.lag) if seen.lag else None,
+            "gap_found_at": local(seen.gap_found_at), "gap_repaired_at": local(seen.gap_repaired_at),
+            "gap_open": seen.gap_open, "edits_unknown_before": local(seen.difference_lost_at)}
 
 
 def render(report: dict) -> str:
-    header = ("chat", "title", "checkpoint", "last message", "today", "matched", "error")
+    header = ("chat", "title", "checkpoint", "last message", "complete up to", "last gap", "today", "matched",
+              "error")
     lines = [
         (r["source"], r["title"] or "—", str(r["checkpoint"]), (r["last_message_at"] or "—").replace("T", " "),
-         str(r["archived_today"]), str(r["matches_today"]), r["error"] or "")
+         *_coverage_cells(r.get("coverage")), str(r["archived_today"]), str(r["matches_today"]), r["error"] or "")
         for r in report["chats"]
     ]
     widths = [max(len(h), *(len(line[i][:40]) for line in lines)) if lines else len(h)
@@ -74,6 +98,7 @@ def render(report: dict) -> str:
     totals = report["totals"]
     out.append("")
     out.append(", ".join(f"{value} {name}" for name, value in totals.items()) + f"  (times in {report['time_zone']})")
+    out.append(f"coverage: {report['coverage']}")
     out.append(_media_line(report["media"]))
     out.extend(_digest_lines(report["digest"]))
     out.extend(_limit_lines(report["plan"], report["flood_waits"], report["join_rate"]))
@@ -127,3 +152,24 @@ def _limit_lines(plan: dict, floods: list[dict], join_rate: float) -> list[str]:
         lines.append(f"FLOOD WAIT on {wait['method']} ({wait['request']}, {wait['seconds']} s) until "
                      f"{wait['until'].replace('T', ' ')}: only these requests wait, the rest go on")
     return lines
+
+
+def _coverage_cells(coverage: dict | None) -> tuple[str, str]:
+    if not coverage:
+        return "—", ""
+    complete = (coverage["complete_up_to"] or "never").replace("T", " ")
+    if coverage["lag_seconds"]:
+        complete += f" ({_lag(coverage['lag_seconds'])} ago)"
+    if coverage["edits_unknown_before"]:
+        complete += f"; edits before {coverage['edits_unknown_before'].replace('T', ' ')} unknown"
+    gap = ""
+    if coverage["gap_found_at"]:
+        found = coverage["gap_found_at"].replace("T", " ")
+        gap = f"OPEN since {found}" if coverage["gap_open"] else \
+            f"{found}, repaired {(coverage['gap_repaired_at'] or '').replace('T', ' ')}"
+    return complete, gap
+
+
+def _lag(seconds: int) -> str:
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min" if seconds >= 3600 else \
+        f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"

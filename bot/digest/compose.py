@@ -58,6 +58,8 @@ WORDS = {
     "model": "🤖 знайдено моделлю, схоже на позначені приклади:",
     "review": "На перевірку",
     "review_why": "🤔 модель не впевнена:",
+    "coverage": "Прочитано до кінця періоду: {complete} з {chats} чатів",
+    "behind": "відстають: {names}",
 }
 
 
@@ -431,25 +433,49 @@ def blocks(period: Period, hits: list[Hit], previous: Mapping[str, int], *, titl
 
 def compose(period: Period, hits: list[Hit], previous: Mapping[str, int] | None = None, *,
             titles: Mapping[str, str] | None = None, tz: ZoneInfo, cap: int = 15,
-            limit: int = PART_LIMIT, previous_total: int | None = None) -> list[str]:
+            limit: int = PART_LIMIT, previous_total: int | None = None,
+            coverage: Coverage | None = None) -> list[str]:
     """The digest as HTML messages, each within `limit` (visible UTF-16 units and raw HTML).
 
     `previous`: matched messages per topic in the period before; `titles`: topic id → title
-    (a topic missing from it is shown by its id); `cap`: items listed per topic.
+    (a topic missing from it is shown by its id); `cap`: items listed per topic; `coverage`:
+    how many watched chats were read up to the period's end, stated at the foot.
     """
     return layout(period, hits, previous, titles=titles, tz=tz, cap=cap, limit=limit,
-                  previous_total=previous_total).parts
+                  previous_total=previous_total, coverage=coverage).parts
 
 
 def layout(period: Period, hits: list[Hit], previous: Mapping[str, int] | None = None, *,
            titles: Mapping[str, str] | None = None, tz: ZoneInfo, cap: int = 15,
-           limit: int = PART_LIMIT, previous_total: int | None = None) -> Layout:
+           limit: int = PART_LIMIT, previous_total: int | None = None,
+           coverage: Coverage | None = None) -> Layout:
     """compose(), and which archived message each numbered item stands for (for replies)."""
     titles = titles or {}
-    grouped = pack_blocks(blocks(period, hits, previous or {}, titles=titles, tz=tz, cap=cap,
-                                 previous_total=previous_total), titles, limit)
+    items = blocks(period, hits, previous or {}, titles=titles, tz=tz, cap=cap, previous_total=previous_total)
+    if coverage is not None:
+        items.append(_Block(coverage_foot(coverage)))
+    grouped = pack_blocks(items, titles, limit)
     refs = [replace(b.ref, part=n) for n, part in enumerate(grouped, start=1) for b in part if b.ref]
     return Layout(_texts(grouped), refs)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How complete the archive was for the period: chats read up to its end, and the others."""
+
+    complete: int
+    chats: int
+    behind: tuple[str, ...] = ()
+
+
+def coverage_foot(coverage: Coverage, shown: int = 5) -> str:
+    text = WORDS["coverage"].format(complete=coverage.complete, chats=coverage.chats)
+    if coverage.behind:
+        names = ", ".join(coverage.behind[:shown])
+        if len(coverage.behind) > shown:
+            names += " " + WORDS["and_more"].format(n=len(coverage.behind) - shown)
+        text += "; " + WORDS["behind"].format(names=names)
+    return f"<i>{html.escape(text, quote=False)}</i>"
 
 
 SEPARATOR = "\n\n"

@@ -25,7 +25,9 @@ from bot.archive import Archive, iso, utcnow
 from bot.backoff import Backoff
 from bot.archive import digests as store
 from bot.config import Settings
-from bot.digest.compose import Layout, layout
+from bot.archive.coverage import watched_coverage
+from bot.coverage import summarise
+from bot.digest.compose import Coverage, Layout, layout
 from bot.digest.schedule import (INTERIM, Period, due, latest_period, next_time, period_ending, period_so_far,
                                  previous)
 from bot.telegram.publish import PublishError, Publisher, RateLimited, Rejected
@@ -201,9 +203,12 @@ async def build_layout(settings: Settings, archive: Archive, period: Period, tit
     hits = await store.period_hits(archive, period.start, period.end)
     counts, total = await store.topic_counts(archive, before.start, before.end)
     names = await _titles(settings, titles)
+    rows, chat_titles = await watched_coverage(archive)
+    read = summarise(rows, period.end)
+    coverage = Coverage(read["complete"], read["chats"], tuple(chat_titles[c] for c in read["behind"]))
     return await asyncio.to_thread(
         layout, period, hits, counts, titles=names, tz=settings.digest_tz,
-        cap=settings.digest_topic_cap, previous_total=total)
+        cap=settings.digest_topic_cap, previous_total=total, coverage=coverage)
 
 
 async def send_period(settings: Settings, archive: Archive, publisher: Publisher, period: Period,

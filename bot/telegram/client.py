@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from telethon import TelegramClient, errors, types, utils
+from telethon import TelegramClient, errors, utils
 
 from bot.config import Settings
 from bot.telegram.budget import Budget, method_of
@@ -29,28 +29,17 @@ class NotLoggedIn(Exception):
 
 
 class DozorClient(TelegramClient):
-    """A TelegramClient that tells us when updates were lost.
+    """A TelegramClient that says when it reconnected by itself.
 
-    Telethon runs no catch-up after an automatic reconnect, and after
-    ChannelDifferenceTooLong it jumps ahead without dispatching the skipped messages
-    (the one that revealed the gap included). Both are reported here so the service
-    re-reads history from its own checkpoints.
+    Telethon runs no catch-up after an automatic reconnect and offers no public signal of
+    one; the service then asks every chat's difference. (Gaps Telethon meets otherwise,
+    ChannelDifferenceTooLong included, are found by our own difference from our own pts.)
     """
 
     def __init__(self, *args, budget: Budget | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.budget = budget or Budget()
         self.reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
-        self.updates_lost_callbacks: list[Callable[[int], None]] = []
-
-    async def __call__(self, request, ordered=False, flood_sleep_threshold=None):
-        result = await super().__call__(request, ordered, flood_sleep_threshold)
-        if isinstance(result, types.updates.ChannelDifferenceTooLong):
-            chat_id = utils.get_peer_id(types.PeerChannel(request.channel.channel_id))
-            log.warning("Telegram skipped updates of chat %s (difference too long)", chat_id)
-            for callback in list(self.updates_lost_callbacks):
-                callback(chat_id)
-        return result
 
     # ---- the request budget ---------------------------------------------------------------
     # `_call`, not `__call__`: file downloads send their parts through `_call` directly, and

@@ -62,3 +62,17 @@ async def newest_id(client: TelegramClient, chat_id: int) -> int:
     entity = await client.get_input_entity(chat_id)
     latest = await client.get_messages(entity, limit=1)
     return latest[0].id if latest else 0
+
+
+async def confirm_deleted(client: TelegramClient, chat_id: int, message_ids: list[int]) -> list[int]:
+    """Of `message_ids`, those Telegram says are gone (it answers an empty message for a
+    deleted one): a message missing from one history read is not yet proof of a deletion."""
+    if not message_ids:
+        return []
+    entity = await client.get_input_entity(chat_id)
+    gone = []
+    for start in range(0, len(message_ids), PAGE):
+        batch = message_ids[start:start + PAGE]
+        found = await client.get_messages(entity, ids=batch)
+        gone += [message_id for message_id, message in zip(batch, found) if message is None]
+    return gone

@@ -4,9 +4,11 @@
     feed.attach(client)
     await feed.run()          # a TaskGroup member: the only place live updates are written
 
-Telethon runs each handler as a task of its own; ours only convert and queue, so every
-archive write has an owner (the feed's task), and a slow disk pushes back on a bounded
-queue instead of piling up tasks.
+Telethon runs each handler as a task of its own; ours only convert and queue without
+waiting, so every archive write has an owner (the feed's task) and no task piles up behind
+a slow disk: when the bounded queue is full the update is dropped and its chat re-read
+instead (`on_overflow`). A write the archive refuses is held and retried in order, never
+dropped: an edit or a deletion exists nowhere else once Telegram has sent it.
 """
 from __future__ import annotations
 
@@ -17,18 +19,25 @@ from datetime import datetime, timezone
 
 from telethon import TelegramClient, events
 
+from bot.backoff import Backoff
 from bot.ingest import Ingestor
 from bot.telegram.convert import to_post
 
 log = logging.getLogger("dozor.live")
 
 QUEUE_LIMIT = 10_000
+WRITE_RETRY = Backoff(first=1.0, cap=60.0)  # between attempts at a write the archive refused
 
 
 class LiveFeed:
-    def __init__(self, ingestor: Ingestor):
+    def __init__(self, ingestor: Ingestor, on_overflow=None, limit: int | None = None):
         self.ingestor = ingestor
-        self.queue: asyncio.Queue[tuple] = asyncio.Queue(QUEUE_LIMIT)
+        # chat id → re-read it (recheck: edits and deletions too); the catch-up's request
+        self.on_overflow = on_overflow or ingestor.coverage.gap_now
+        self.queue: asyncio.Queue[tuple] = asyncio.Queue(limit or QUEUE_LIMIT)
+        self.held: tuple | None = None  # a write the archive refused, retried before anything else
+        self.dropped = 0  # updates dropped on a full queue (their chats were re-read instead)
+        self.refused = 0  # writes the archive refused (each held and tried again)
 
     def attach(self, client: TelegramClient) -> None:
         client.add_event_handler(self._on_new, events.NewMessage())
@@ -37,37 +46,66 @@ class LiveFeed:
         client.add_event_handler(self._on_action, events.ChatAction())
 
     async def _on_new(self, event: events.NewMessage.Event) -> None:
-        await self._convert("new", event)
+        self._convert("new", event)
 
     async def _on_edit(self, event: events.MessageEdited.Event) -> None:
-        await self._convert("edit", event)
+        self._convert("edit", event)
 
-    async def _convert(self, kind: str, event) -> None:
+    def _convert(self, kind: str, event) -> None:
         if not self.ingestor.watching(event.chat_id):
             return
         try:
-            await self.queue.put((kind, to_post(event.message)))
+            item = (kind, to_post(event.message))
         except Exception as error:
-            await self.queue.put(("broken", event.chat_id, event.message.id, f"{type(error).__name__}: {error}"))
+            item = ("broken", event.chat_id, event.message.id, f"{type(error).__name__}: {error}")
+        self._offer(item, event.chat_id, recheck=kind == "edit")
 
     async def _on_delete(self, event: events.MessageDeleted.Event) -> None:
-        await self.queue.put(("delete", event.chat_id, list(event.deleted_ids), datetime.now(timezone.utc)))
+        self._offer(("delete", event.chat_id, list(event.deleted_ids), datetime.now(timezone.utc)),
+                    event.chat_id, recheck=True)
 
     async def _on_action(self, event: events.ChatAction.Event) -> None:
         if event.action_message is not None and self.ingestor.watching(event.chat_id):
-            await self.queue.put(("service", event.chat_id, event.action_message.id))
+            self._offer(("service", event.chat_id, event.action_message.id), event.chat_id)
+
+    def _offer(self, item: tuple, chat_id: int | None, recheck: bool = False) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # waiting here would keep Telethon's task alive, one per update, without bound
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("live queue full (%d waiting): %d updates dropped so far, their chats are re-read",
+                            self.queue.qsize(), self.dropped)
+            if chat_id is not None:
+                self.on_overflow(chat_id, recheck=recheck)
+            else:
+                log.error("a deletion without a chat was dropped on a full queue: %s", item[2])
 
     async def run(self) -> None:
+        failures = 0
         while True:
-            item = await self.queue.get()
-            await self._apply(item)
+            if self.held is None:
+                self.held = await self.queue.get()
+            if await self._apply(self.held):
+                self.held, failures = None, 0
+            else:
+                await asyncio.sleep(WRITE_RETRY(failures))
+                failures += 1
 
-    async def flush(self) -> None:
-        """On shutdown: write what is already queued (deletions exist nowhere else)."""
-        while not self.queue.empty():
-            await self._apply(self.queue.get_nowait())
+    async def flush(self) -> int:
+        """On shutdown: write what is held and queued (deletions exist nowhere else); returns
+        how many could not be written."""
+        while self.held is not None or not self.queue.empty():
+            if self.held is None:
+                self.held = self.queue.get_nowait()
+            if not await self._apply(self.held):
+                break
+            self.held = None
+        return self.queue.qsize() + (self.held is not None)
 
-    async def _apply(self, item: tuple) -> None:
+    async def _apply(self, item: tuple) -> bool:
+        """False when the archive refused the write: the item is to be tried again."""
         kind, *payload = item
         try:
             if kind == "new":
@@ -81,13 +119,10 @@ class LiveFeed:
             else:
                 await self.ingestor.broken(*payload)
         except (sqlite3.Error, OSError) as error:
-            # the archive refused the write: the checkpoint did not move, so a catch-up of the
-            # chat reads the message again once the archive works
             chat_id = payload[0].chat_id if kind in ("new", "edit") else payload[0]
-            log.error("live %s in chat %s not written (%s); will re-read it from history", kind, chat_id, error)
-            if chat_id is not None:
-                # an edit or deletion is only found again by re-reading below the checkpoint
-                self.ingestor.on_gap(chat_id, recheck=kind != "new")
-            await asyncio.sleep(1.0)
+            log.error("live %s in chat %s not written (%s); held and tried again", kind, chat_id, error)
+            self.refused += 1
+            return False
         except Exception:
             log.exception("live %s could not be applied", kind)
+        return True
