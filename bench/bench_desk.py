@@ -15,14 +15,13 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_digest import generate  # noqa: E402
+from bench.bench_digest import archive_for  # noqa: E402
 from bench.results import record  # noqa: E402
 from bot.archive import Archive, iso  # noqa: E402
 from bot.archive import desk as store  # noqa: E402
@@ -99,16 +98,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="build (or reuse) the archive at this path")
     parser.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
     args = parser.parse_args()
-    folder = None
-    if args.keep:
-        path = args.keep
-    else:
-        folder = tempfile.TemporaryDirectory()
-        path = Path(folder.name) / "archive.sqlite3"
-    if not path.exists():
-        started = time.perf_counter()
-        generate(path, args.messages, 30)
-        print(f"generated {args.messages:,} messages over 30 days in {time.perf_counter() - started:.1f} s")
+    path, folder = archive_for(args.keep, args.messages, 30)
     rows = asyncio.run(measure(path, args.runs))
     table = ["| what | median | max | raw SQLite median | ratio |", "|---|---:|---:|---:|---:|"]
     for name, median, worst, raw in rows:

@@ -37,6 +37,22 @@ FILLER = ("Сьогодні в місті спокійно, до вечора б
           "У парку відкрили нову алею, мешканці просять більше лавок. ")
 
 
+def archive_for(keep: Path | None, messages: int, days: int) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """The benchmark archive at `keep` (built there if missing), or a new one in a temporary
+    folder the caller cleans up."""
+    folder = None
+    if keep:
+        path = keep
+    else:
+        folder = tempfile.TemporaryDirectory()
+        path = Path(folder.name) / "archive.sqlite3"
+    if not path.exists():
+        started = time.perf_counter()
+        generate(path, messages, days)
+        print(f"generated {messages:,} messages over {days} days in {time.perf_counter() - started:.1f} s")
+    return path, folder
+
+
 def generate(path: Path, messages: int, days: int, chats: int = 200, seed: int = 7) -> None:
     asyncio.run(_create(path))  # the schema through the real migrations
     rng = random.Random(seed)
@@ -135,16 +151,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="build (or reuse) the archive at this path")
     args = parser.parse_args()
 
-    folder = None
-    if args.keep:
-        path = args.keep
-    else:
-        folder = tempfile.TemporaryDirectory()
-        path = Path(folder.name) / "archive.sqlite3"
-    if not path.exists():
-        started = time.perf_counter()
-        generate(path, args.messages, args.days)
-        print(f"generated {args.messages:,} messages over {args.days} days in {time.perf_counter() - started:.1f} s")
+    path, folder = archive_for(args.keep, args.messages, args.days)
     print(f"machine: {platform.uname().system} {platform.uname().release} {platform.machine()}, {machine()['cpu']}, "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
     for kind in ("daily", "weekly"):
