@@ -24,6 +24,7 @@ once getMessages confirms it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -142,10 +143,9 @@ class CatchUp:
             if left <= 0:
                 return False
             self._changed.clear()
-            try:
+            # woken by a finished read, or after 5 s to look again all the same
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 5.0))
-            except TimeoutError:
-                pass
 
     # ---- the tasks ----------------------------------------------------------------------
 

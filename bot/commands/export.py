@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.archive import Archive
+from bot.chat_refs import parse_chat
 from bot.commands.search import _local_time
 from bot.config import load_settings
 from bot.export.bundle import ExportError, Selection, export
@@ -80,11 +81,14 @@ async def _export(settings, out, selection, key):
 
 
 async def _chat_id(archive: Archive, given: str) -> int:
+    """--chat as every chat is written (bot/chat_refs.py): an id, @name or t.me link."""
     try:
-        return int(given)
-    except ValueError:
-        pass
-    name = given.strip().removeprefix("https://").removeprefix("t.me/").lstrip("@").lower()
+        ref = parse_chat(given, bare=True)
+    except ValueError as error:
+        raise ExportError(f"--chat: {error}") from None
+    if ref.kind == "id":
+        return ref.value
+    name = str(ref.value).lower()
     for chat in await archive.chats():
         if chat.username and chat.username.lower() == name:
             return chat.id

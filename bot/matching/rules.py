@@ -232,15 +232,20 @@ class _Compiler:
             refs = _as_list(chats, (str, int)) if chats != [] else []
             if refs is None:
                 raise self.fail(f"kind {name!r} must be a list of chats (@username, t.me/name or a numeric id)", line)
-            parsed = []
-            for ref in refs:
-                chat = chat_reference(ref)
-                if chat is None:
-                    raise self.fail(f"kind {name!r}: {ref!r} is not a chat; write @username, t.me/name "
-                                    "or a numeric id such as -1001234567890", self.where.value(line, ref))
-                parsed.append(chat)
+            parsed = self.chats(f"kind {name!r}", refs, line)
             kinds[name] = _scope(parsed) if parsed else ChatScope(frozenset(), frozenset(), None)
         return kinds
+
+    def chats(self, what: str, refs: list, line):
+        """Each reference of a list as a chat; the first that is none is reported at its line."""
+        parsed = []
+        for ref in refs:
+            chat = chat_reference(ref)
+            if chat is None:
+                raise self.fail(f"{what}: {ref!r} is not a chat; write @username, t.me/name "
+                                "or a numeric id such as -1001234567890", self.where.value(line, ref))
+            parsed.append(chat)
+        return parsed
 
     def topics(self, raw) -> dict[str, str]:
         line = self.where.table("topics")
@@ -267,14 +272,7 @@ class _Compiler:
             if refs is None or not refs:
                 raise self.fail(f"group {name!r} must be a list of chats (@username, t.me/name or a numeric id)",
                                 line)
-            parsed = []
-            for ref in refs:
-                chat = chat_reference(ref)
-                if chat is None:
-                    raise self.fail(f"group {name!r}: {ref!r} is not a chat; write @username, t.me/name "
-                                    "or a numeric id such as -1001234567890", self.where.value(line, ref))
-                parsed.append(chat)
-            groups[name] = parsed
+            groups[name] = self.chats(f"group {name!r}", refs, line)
         return {name: _scope(refs) for name, refs in groups.items()}
 
     def rule(self, n: int, raw: dict, topics: dict[str, str], groups: dict[str, ChatScope]):
