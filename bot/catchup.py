@@ -220,7 +220,9 @@ class CatchUp:
 
     async def read(self, chat_id: int, recheck: bool = False) -> bool:
         """Bring one chat up to date; True when there is more to read after a fair share."""
-        chat = self.ingestor.chats[chat_id]
+        chat = self.ingestor.chats.get(chat_id)
+        if chat is None:
+            return False  # another account serves it now
         started = self.clock()
         heard_before = self.coverage.heard_live.get(chat_id)
         pts = self.coverage.pts(chat_id)

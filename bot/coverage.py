@@ -102,6 +102,14 @@ class Coverage:
             self._rows[chat_id] = stored.get(chat_id, CoverageRow(chat_id))
         self._watched.add(chat_id)
 
+    def unwatch(self, chat_id: int) -> None:
+        """Another account serves the chat now (save() first): it is forgotten here, so
+        watching it again reads what that account stored since."""
+        self._watched.discard(chat_id)
+        self._rows.pop(chat_id, None)
+        self._dirty.discard(chat_id)
+        self.heard_live.pop(chat_id, None)
+
     @property
     def chats(self) -> set[int]:
         return set(self._watched)

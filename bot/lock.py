@@ -1,7 +1,12 @@
-"""One `dozor run` per storage directory.
+"""One `dozor run` per account and storage directory.
 
-Two clients on one session file is the classic `database is locked`; the second run is
-refused at once instead, naming the process that holds the storage.
+    with StorageLock(account_lock_path(storage, "spare"), account="spare"): ...
+
+Two clients on one session file is the classic `database is locked`; the second run for the
+same account is refused at once instead, naming the process that holds it. Each account has
+its own lock file (`dozor.lock` for `main`, as before; `dozor-<name>.lock` for the others),
+so one process may serve several accounts, or several processes one account each. Across
+machines the account's lease in the database does the same (bot/accounts/coordinator.py).
 """
 from __future__ import annotations
 
@@ -9,14 +14,25 @@ import fcntl
 import os
 from pathlib import Path
 
+MAIN = "main"
+
 
 class AlreadyRunning(Exception):
     pass
 
 
+class AccountBusy(AlreadyRunning):
+    """Another worker holds the account's lease in the shared database."""
+
+
+def account_lock_path(storage: Path, account: str = MAIN) -> Path:
+    return storage / ("dozor.lock" if account == MAIN else f"dozor-{account}.lock")
+
+
 class StorageLock:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, account: str = MAIN):
         self.path = path
+        self.account = account
         self._fd: int | None = None
 
     def __enter__(self) -> "StorageLock":
@@ -29,8 +45,9 @@ class StorageLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
+            whose = "" if self.account == MAIN else f" for account {self.account}"
             raise AlreadyRunning(
-                f"another dozor (pid {holder}) is already running on {self.path.parent}; "
+                f"another dozor (pid {holder}) is already running{whose} on {self.path.parent}; "
                 "stop it first or use a different DOZOR_STORAGE"
             ) from None
         os.ftruncate(fd, 0)

@@ -1,13 +1,21 @@
-"""The long-running service: every stage under one asyncio.TaskGroup.
+"""The long-running service: every stage of one account under one asyncio.TaskGroup.
 
     stop = asyncio.Event()
     await Service(settings).run(stop)      # returns once stop is set and all is committed
+    await run_accounts(settings, ["main", "spare"], stop)   # one Service per account, one process
 
-Start-up: lock the storage, load the keywords, open the archive, connect with the stored
-session, resolve the configured chats (each failure is recorded and the others go on),
-then catch every chat up (channel difference, or history) while live updates flow. Media
-downloads and the digest run beside them; at DIGEST_TIME the service brings every chat up
-to the period's end before the digest is composed.
+Start-up: lock the account's storage, load the keywords, open the archive, take the
+account's lease (refused if another worker holds it), connect with the account's session,
+settle which configured chats this account serves (bot/accounts/), resolve them (each
+failure is recorded and the others go on), then catch every chat up (channel difference, or
+history) while live updates flow. Media downloads run beside them, claimed so that no two
+workers fetch one file. One worker of all that share the archive is elected to send the
+digest and run the editors' desk; at DIGEST_TIME every worker brings its chats up to the
+period's end before the digest is composed.
+
+While it runs, the service renews its lease and follows the assignment: chats of an account
+that stopped, was logged out or banned arrive (and are caught up from where the archive
+stands: coverage shows the gap until then), chats given to another account leave.
 """
 from __future__ import annotations
 
@@ -18,19 +26,23 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import AsyncIterator, Callable
 
+from bot.accounts.coordinator import Coordinator, LeaseLost, flood_end
 from bot.archive import Archive, from_iso, utcnow
+from bot.archive.coverage import watched_coverage
 from bot.archive.limits import flood_waits, record_flood_wait
 from bot.catchup import CatchUp
 from bot.chat_plan import ChatPlan
 from bot.classifier import second_opinion
 from bot.config import Settings
-from bot.coverage import Coverage
+from bot.coverage import Coverage, summarise
 from bot.desk.alerts import run_spike_alerts
 from bot.digest.sender import run_digests
 from bot.heartbeat import beating
 from bot.ingest import Ingestor
-from bot.lock import StorageLock
+from bot.digest.schedule import next_time
+from bot.lock import StorageLock, account_lock_path
 from bot.media import run_media
+from bot.media.worker import Claims
 from bot.model import Chat
 from bot.rules_reload import RulesHolder
 from bot.telegram.client import NotLoggedIn, account_name, open_authorised
@@ -48,6 +60,18 @@ DIGEST_CATCH_UP = 45.0  # seconds the digest's look may spend bringing chats up 
 
 class _Stop(Exception):
     pass
+
+
+class _Deposed(Exception):
+    pass
+
+
+async def run_accounts(settings: Settings, accounts: list[str], stop: asyncio.Event, **options) -> None:
+    """One Service per account in this process, sharing nothing but the database; `stop`
+    stops them all. An account that can serve no more (logged out, banned) stops alone."""
+    async with asyncio.TaskGroup() as tasks:
+        for name in accounts:
+            tasks.create_task(Service(replace(settings, account=name), **options).run(stop), name=f"account {name}")
 
 
 class Service:
@@ -69,6 +93,12 @@ class Service:
         self.plan: ChatPlan | None = None
         self.unresolved: list[str] = []
         self.connection: ConnectionWatch | None = None  # what Telethon's log says of the connection
+        self.coordinator: Coordinator | None = None
+        self.serving: dict[str, int] = {}  # configured chat → its id, for the chats this account serves
+
+    @property
+    def account(self) -> str:
+        return getattr(self.settings, "account", "main")
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -78,26 +108,38 @@ class Service:
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
             self.archive = await Archive.open(settings.archive_path)
             try:
-                self.client = await _unless_stopped(open_authorised(settings, **self.client_options), stop)
-                if self.client is None:
-                    log.info("stopped while connecting")
-                    return
+                self.coordinator = Coordinator(self.archive, settings)
+                await self.coordinator.take()
                 try:
-                    await self._serve(rules, stop)
+                    await self._connected(rules, stop)
                 finally:
-                    await self.client.disconnect()
-                    # after the disconnect no update can arrive any more: write what is queued,
-                    # also when a failed task is what stopped the service
-                    await self._flush()
+                    await self.coordinator.release()
             finally:
                 await self.archive.close()
-        log.info("stopped cleanly")
+        log.info("account %s: stopped cleanly", self.account)
+
+    async def _connected(self, rules: RulesHolder, stop: asyncio.Event) -> None:
+        self.client = await _unless_stopped(open_authorised(self.settings, **self.client_options), stop)
+        if self.client is None:
+            log.info("stopped while connecting")
+            return
+        # Telegram saying the account is logged out or banned moves its chats elsewhere
+        self.client.on_account_state = self.coordinator.account_state
+        self.coordinator.watch_floods(lambda: flood_end(self.client.budget))
+        try:
+            await self._serve(rules, stop)
+        finally:
+            await self.client.disconnect()
+            # after the disconnect no update can arrive any more: write what is queued,
+            # also when a failed task is what stopped the service
+            await self._flush()
 
     @contextlib.asynccontextmanager
     async def _alive(self) -> AsyncIterator[None]:
         """Hold the storage lock and, while it is held, write the heartbeat `dozor status` reads,
         from before connecting: Telegram out of reach at start-up is an outage too."""
-        with StorageLock(self.settings.lock_path), ConnectionWatch() as self.connection:
+        lock = StorageLock(account_lock_path(self.settings.storage, self.account), account=self.account)
+        with lock, ConnectionWatch() as self.connection:
             async with beating(self.settings.storage, telegram=lambda: self.connection,
                                archive=lambda: self.archive):
                 yield
@@ -117,9 +159,14 @@ class Service:
             log.warning("coverage not saved at shutdown (%s): the next start reads a little more", error)
 
     async def caught_up(self, moment: datetime) -> bool:
-        """Has every watched chat been read up to `moment`? Brings the ones behind up to it
-        first (for the digest)."""
-        return self.ready.is_set() and await self.catchup.bring_up_to(moment, DIGEST_CATCH_UP)
+        """Has every configured chat been read up to `moment`? Brings this account's chats up
+        to it first; those of other accounts are read by their workers (see _periods), and
+        the archive's coverage says how far they got (for the digest)."""
+        if not (self.ready.is_set() and await self.catchup.bring_up_to(moment, DIGEST_CATCH_UP)):
+            return False
+        rows, _ = await watched_coverage(self.archive)
+        others = [row for row in rows if row.chat_id not in self.ingestor.chats]
+        return not summarise(others, moment)["behind"]
 
     async def _serve(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -152,7 +199,14 @@ class Service:
         self.client.reconnect_callbacks.append(after_reconnect)
 
         async def stopper() -> None:
-            await stop.wait()
+            # stopped by the operator, or the account can serve no more (logged out, banned,
+            # its lease taken by another worker)
+            stopping = asyncio.ensure_future(self.coordinator.stopping.wait())
+            try:
+                await asyncio.wait({asyncio.ensure_future(stop.wait()), stopping},
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
             raise _Stop
 
         try:
@@ -166,19 +220,94 @@ class Service:
                 tasks.create_task(rules.watch(), name="keywords")
                 tasks.create_task(self._retry_unresolved(), name="unresolved")
                 tasks.create_task(self.plan.run(), name="plan")
+                tasks.create_task(self._coordinate(), name="lease")
+                tasks.create_task(self._follow_assignment(), name="assignment")
+                claims = Claims(self.coordinator.holder, lambda: self.ingestor.chats.keys())
                 tasks.create_task(self._once_ready(lambda: run_media(settings, self.archive, self.client,
-                                                                     wake=media_wake)), name="media")
-                tasks.create_task(run_digests(settings, self.archive, self.client, client_options=self.client_options,
-                                              titles=lambda: rules.current.topics, ready=self.caught_up,
-                                              now=self.clock, **({"tick": self.digest_tick} if self.digest_tick else {})),
-                                  name="digest")
-                # the editors' desk: commands and feedback in Telegram, alerts when a topic surges
-                tasks.create_task(run_desk(settings, self.archive, self.client, lambda: rules.current,
-                                           client_options=self.client_options), name="desk")
-                tasks.create_task(run_spike_alerts(settings, self.archive, self.client, client_options=self.client_options,
-                                                   titles=lambda: rules.current.topics), name="spike-alerts")
+                                                                     wake=media_wake, claims=claims)), name="media")
+                tasks.create_task(self._periods(), name="period-ends")
+                tasks.create_task(self._editors(rules), name="editors")
         except* _Stop:
-            log.info("shutting down")
+            log.info("account %s: shutting down", self.account)
+
+    async def _coordinate(self) -> None:
+        try:
+            await self.coordinator.run()
+        except LeaseLost as error:
+            log.error("%s", error)  # `stopping` is set: the service stops
+
+    async def _editors(self, rules: RulesHolder) -> None:
+        """The digest, the editors' desk and spike alerts, while this worker is the elected one."""
+        settings = self.settings
+        while True:
+            await self.coordinator.leading.wait()
+
+            async def deposed() -> None:
+                await self.coordinator.deposed.wait()
+                raise _Deposed
+
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(deposed(), name="deposed")
+                    tasks.create_task(run_digests(settings, self.archive, self.client,
+                                                  client_options=self.client_options,
+                                                  titles=lambda: rules.current.topics, ready=self.caught_up,
+                                                  now=self.clock, elected=self.coordinator.still_leading,
+                                                  **({"tick": self.digest_tick} if self.digest_tick else {})),
+                                      name="digest")
+                    # the editors' desk: commands and feedback in Telegram, alerts when a topic surges
+                    tasks.create_task(run_desk(settings, self.archive, self.client, lambda: rules.current,
+                                               client_options=self.client_options), name="desk")
+                    tasks.create_task(run_spike_alerts(settings, self.archive, self.client,
+                                                       client_options=self.client_options,
+                                                       titles=lambda: rules.current.topics), name="spike-alerts")
+            except* _Deposed:
+                log.info("account %s: the digest and the desk stand by", self.account)
+
+    async def _periods(self) -> None:
+        """At each DIGEST_TIME bring this account's chats up to the period's end, so that the
+        elected worker finds them complete in the archive, whichever worker it is."""
+        settings = self.settings
+        if not settings.digest_chat:
+            return
+        await self.ready.wait()
+        tick = self.digest_tick or 60.0
+        end = next_time(self.clock(), settings.digest_period, settings.digest_time, settings.digest_tz)
+        while True:
+            # the wall clock is looked at every tick: a suspend or a moved clock is noticed
+            await asyncio.sleep(max(0.0, min(tick, (end - self.clock()).total_seconds())))
+            if self.clock() < end:
+                continue
+            if await self.catchup.bring_up_to(end, DIGEST_CATCH_UP):
+                await self.coverage.save()
+            end = next_time(self.clock(), settings.digest_period, settings.digest_time, settings.digest_tz)
+
+    async def _follow_assignment(self) -> None:
+        """Serve the chats the assignment gives this account, and only those."""
+        await self.ready.wait()
+        while True:
+            await self.coordinator.changed.wait()
+            self.coordinator.changed.clear()
+            mine = self.coordinator.mine
+            gone = [source for source in self.serving if source not in mine]
+            if gone:
+                await self._leave(gone)
+            arrived = [source for source in self.settings.chats if source in mine
+                       and source not in self.serving and source not in self.unresolved]
+            if arrived:
+                await self._subscribe(tuple(arrived))
+                await track_updates(self.client)
+            self.unresolved = [source for source in self.unresolved if source in mine]
+
+    async def _leave(self, sources: list[str]) -> None:
+        """Another account serves these chats now: stop reading them here."""
+        await self.coverage.save()
+        for source in sources:
+            chat_id = self.serving.pop(source)
+            if chat_id not in self.serving.values():
+                chat = self.ingestor.chats.pop(chat_id, None)
+                self.coverage.unwatch(chat_id)
+                log.info("chat %s: now served by another account", chat.title if chat else source)
 
     async def _once_ready(self, work) -> None:
         """Downloads address chats by id, which Telethon knows only once they are resolved:
@@ -187,35 +316,49 @@ class Service:
         await work()
 
     async def _start(self) -> None:
-        log.info("signed in as %s", await account_name(self.client))
+        log.info("account %s: signed in as %s", self.account, await account_name(self.client))
+        await self.coordinator.signed_in()
+        await self.coordinator.settle()
+        self.coordinator.changed.clear()
         # before subscribing: the plan counts the account's channels against its cap from them
         self.plan.count(await track_updates(self.client))
-        await self._subscribe(self.settings.chats)
+        await self._subscribe(tuple(s for s in self.settings.chats if s in self.coordinator.mine))
         await self.catchup.start()
-        log.info("watching %d chats (%d unresolved)", len(self.ingestor.chats), len(self.unresolved))
+        log.info("account %s: watching %d chats (%d unresolved)", self.account, len(self.ingestor.chats),
+                 len(self.unresolved))
         self.ready.set()
 
     async def _subscribe(self, sources: tuple[str, ...]) -> None:
-        unresolved = []
         for source in sources:
+            if source in self.unresolved:
+                self.unresolved.remove(source)
             try:
                 chat = await self._resolve(source)
                 await self.archive.save_chat(chat, source)
+                if chat.id not in self.ingestor.chats:
+                    self.coverage.unwatch(chat.id)  # read afresh: another account may have moved it on
                 await self.ingestor.watch(chat)
             except SubscriptionError as error:
                 log.warning("chat %s: %s", source, error)
                 await self.archive.save_source_error(source, str(error))
-                unresolved.append(source)
+                self.unresolved.append(source)
                 continue
             except Exception as error:
                 # a network or archive failure for one chat: the others go on, this one is retried
                 log.exception("chat %s could not be set up", source)
                 await self._save_error(source, f"{type(error).__name__}: {error}")
-                unresolved.append(source)
+                self.unresolved.append(source)
                 continue
+            self.serving[source] = chat.id
+            move = self.coordinator.moved_in.pop(source, None)
+            if move is not None:
+                # unread since its last account stopped: coverage shows the gap until the
+                # catch-up below, from the chat's checkpoint in the archive, repairs it
+                log.warning("chat %s taken over from account %s (%s): catching it up", chat.title,
+                            move.from_account, move.reason)
+                await self.coverage.gap(chat.id, recheck=True)
             self.catchup.request(chat.id, recheck=True)
             self.plan.offer(chat)
-        self.unresolved = unresolved
 
     async def _save_error(self, source: str, error: str) -> None:
         try:

@@ -12,6 +12,12 @@ counts as sent only when all are. A refusal is recorded with its reason (for `do
 and retried with growing back-off, while later periods go out when their time comes; a
 message Telegram refuses outright is given up after a few tries. Nothing here writes to the
 archive's messages, so a digest that cannot be posted never holds up archiving.
+
+Several workers may share one archive (accounts); only the one elected (bot/accounts/) runs
+this task, and `elected()` asks the database again right before each attempt, so a worker
+whose lease another has taken meanwhile sends nothing. A period's rows are keyed by the
+period, so even two senders would freeze one set of parts with one random_id each, which
+Telegram posts once.
 """
 from __future__ import annotations
 
@@ -43,13 +49,14 @@ SETTLE = 10.0  # seconds a part already handed to Telegram gets to be recorded a
 Clock = Callable[[], datetime]
 Titles = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
 Ready = Callable[[datetime], Awaitable[bool]]
+Elected = Callable[[], Awaitable[bool]]
 T = TypeVar("T")
 
 
 async def run_digests(settings: Settings, archive: Archive, account_client, *,
                       client_options: dict | None = None, now: Clock | None = None, titles: Titles = None,
                       tick: float = TICK, retry_delays: tuple[float, ...] = RETRY_DELAYS,
-                      ready: Ready | None = None, grace: float = GRACE) -> None:
+                      ready: Ready | None = None, grace: float = GRACE, elected: Elected | None = None) -> None:
     """Send every owed digest, then each one as it falls due; runs until cancelled.
 
     `now` returns the current aware datetime (tests drive time with it); `titles` maps topic
@@ -57,13 +64,14 @@ async def run_digests(settings: Settings, archive: Archive, account_client, *,
     `client_options` are extra TelegramClient arguments for the digest bot's client.
     `ready(moment)` tells whether every watched chat has been read at least up to `moment`:
     a period is not composed before it is true for the period's end, or `grace` seconds have
-    passed. No error ends the task: it is logged and the round is tried again after a back-off.
+    passed. `elected()`, if given, must be true right before each attempt. No error ends the task: it is logged and the round is tried again after a back-off.
     """
     if not settings.digest_chat:
         log.info("DIGEST_CHAT is not set: no digest will be sent")
         return
     publisher = Publisher(settings, account_client, client_options=client_options)
     scheduler = _Scheduler(settings, archive, publisher, now or utcnow, titles, tick, retry_delays, ready, grace)
+    scheduler.elected = elected
     try:
         await scheduler.run()
     finally:
@@ -86,6 +94,7 @@ class _Scheduler:
         self.waiting: dict[str, float] = {}  # period key → when it started waiting for catch-up
         self.overdue: set[str] = set()  # periods composed without waiting longer for catch-up
         self.hold_until = 0.0  # Telegram asked the sender to wait: no period is tried before
+        self.elected: Elected | None = None  # is this worker still the one that sends digests?
 
     async def run(self) -> None:
         failures = 0
@@ -115,6 +124,9 @@ class _Scheduler:
             if self.loop.time() < max(self.hold_until, self.retry_at.get(period.key, 0.0)):
                 continue
             if await self._caught_up(period):
+                if self.elected is not None and not await self.elected():
+                    log.info("digest %s: another worker sends the digests now", period.key)
+                    break
                 await self._attempt(period)
         upcoming = next_time(moment, settings.digest_period, settings.digest_time, settings.digest_tz)
         log.debug("digest: looked at %s; next period ends %s", iso(moment), iso(upcoming))

@@ -21,6 +21,10 @@ What happens to an item:
 - a flood wait Telegram made us give up on → tried again when it is over;
 - anything else → tried again later, waiting longer each time, 'failed' after MAX_ATTEMPTS.
 
+With several workers on one archive (accounts), `claims` makes each take only the items of
+the chats it serves, claimed with a row lease (bot/archive/media_claims.py), so no file is
+fetched twice and the items of a worker that died are taken over when its claims run out.
+
 Neither a worker nor the dispatcher ends because of an error: it is logged and the loop
 goes on after a pause, since the media task ending would end the whole service.
 """
@@ -31,12 +35,13 @@ import contextlib
 import errno
 import logging
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Callable
+from typing import Callable, Iterable
 
 from bot.archive import Archive, utcnow
 from bot.archive import media as queue
+from bot.archive import media_claims
 from bot.backoff import Backoff
 from bot.config import Settings
 from bot.media.policy import MB, extension, skip_reason, too_large
@@ -63,12 +68,22 @@ class TooLarge(Exception):
     pass
 
 
-async def run_media(settings: Settings, archive: Archive, client, wake: asyncio.Event | None = None) -> None:
+async def run_media(settings: Settings, archive: Archive, client, wake: asyncio.Event | None = None,
+                    claims: Claims | None = None) -> None:
     """Download the media of archived messages for ever (until cancelled)."""
     pool = MediaWorkers(archive, MediaStore(settings.media_dir), TelegramMedia(client),
                         workers=settings.media_workers, max_mb=settings.media_max_mb,
-                        kinds=settings.media_types, wake=wake)
+                        kinds=settings.media_types, wake=wake, claims=claims)
     await pool.run()
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Who claims (a worker id, see bot/accounts/leases.py) and the chats whose media it may
+    fetch: its account can reach only the chats it serves."""
+
+    worker: str
+    chats: Callable[[], Iterable[int]]
 
 
 class MediaWorkers:
@@ -76,7 +91,8 @@ class MediaWorkers:
                  max_mb: float = 50.0, kinds: tuple[str, ...] = (), wake: asyncio.Event | None = None,
                  max_attempts: int = queue.MAX_ATTEMPTS, schedule: Callable[[int], timedelta] = queue.backoff,
                  poll: float = POLL, disk_wait: float = DISK_WAIT, reserve: int = RESERVE,
-                 unexpected_wait: float = UNEXPECTED_WAIT, albums_remembered: int = ALBUMS_REMEMBERED):
+                 unexpected_wait: float = UNEXPECTED_WAIT, albums_remembered: int = ALBUMS_REMEMBERED,
+                 claims: Claims | None = None):
         self.archive = archive
         self.store = store
         self.source = source
@@ -91,6 +107,7 @@ class MediaWorkers:
         self.reserve = reserve
         self.unexpected_wait = unexpected_wait
         self.albums_remembered = albums_remembered
+        self.claims = claims
         self.in_flight: set[int] = set()
         self.paused_until: float = 0.0  # loop time; downloads wait while the disk is full
         self.pause_reason: str | None = None
@@ -138,9 +155,24 @@ class MediaWorkers:
     async def _hand_out(self) -> None:
         free = self.workers - len(self.in_flight)
         if free > 0:
-            for item in await queue.due(self.archive, utcnow(), free, exclude=self.in_flight):
+            for item in await self._due(free):
                 self.in_flight.add(item.id)
                 self._queue.put_nowait(item)
+
+    async def _due(self, free: int) -> list[queue.MediaItem]:
+        if self.claims is None:
+            return await queue.due(self.archive, utcnow(), free, exclude=self.in_flight)
+        return await media_claims.claim_due(self.archive, self.claims.worker, self.claims.chats(), utcnow(), free,
+                                            exclude=self.in_flight)
+
+    async def _let_go(self, item: queue.MediaItem) -> None:
+        """An item left pending (tried again later) may be taken by any worker when it is due."""
+        if self.claims is None:
+            return
+        try:
+            await media_claims.release(self.archive, self.claims.worker, [item.id])
+        except Exception as error:
+            log.warning("media %d: claim not released (%s); it runs out by itself", item.id, error)
 
     async def _work(self) -> None:
         while True:
@@ -155,6 +187,7 @@ class MediaWorkers:
                               item.message_id)
                 await asyncio.sleep(self.unexpected_wait)
             finally:
+                await self._let_go(item)
                 self.in_flight.discard(item.id)
                 self.wake.set()
 

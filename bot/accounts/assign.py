@@ -1,0 +1,107 @@
+"""Which account serves which configured chat: pure, so every worker computes the same answer.
+
+    accounts = {"main": Account("main", cap=500), "spare": Account("spare", cap=500)}
+    plan = assign(("@kyiv", "@odesa"), accounts, current={"@kyiv": "main"}, pins={})
+    plan.assignment   # {"@kyiv": "main", "@odesa": "spare"}
+    plan.moves        # [Move("@odesa", None, "spare", "new chat")]
+
+The rules, in order:
+- a pinned chat (DOZOR_ACCOUNT_PINS) goes to its account while that account can serve it;
+  while it cannot, the chat is served elsewhere and returns when the account is back;
+- an assignment stays while its account can serve it and is within its cap: restarts and a
+  newcomer do not reshuffle chats (every move costs resolutions and joins, the scarcest
+  requests Telegram allows);
+- every other chat (new, or left by an account that is logged out, banned, stopped, or whose
+  worker stopped renewing its lease) goes to the serving account with the fewest chats that
+  has room under its cap (ties by name); a spare account with no chats is a warm standby;
+- when no account has room, a chat keeps the assignment it had (its account may return) or
+  stays unassigned, and `unplaced` says which.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    cap: int  # chats it may serve (DOZOR_CHANNEL_CAP of the worker that runs it)
+    serving: bool = True  # its worker holds a live lease and Telegram lets it in
+    why_not: str | None = None  # when not serving: "is logged out (…)", "stopped renewing its lease"
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    source: str  # the chat as DOZOR_CHATS names it
+    from_account: str | None  # None: the chat had no account yet
+    to_account: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Plan:
+    assignment: dict[str, str] = field(default_factory=dict)  # source → account
+    moves: list[Move] = field(default_factory=list)
+    unplaced: list[str] = field(default_factory=list)  # chats no serving account has room for
+
+    def chats_of(self, account: str) -> list[str]:
+        return [source for source, name in self.assignment.items() if name == account]
+
+
+def assign(sources: Iterable[str], accounts: Mapping[str, Account], current: Mapping[str, str],
+           pins: Mapping[str, str]) -> Plan:
+    """The assignment of `sources` (in the configured order) given the accounts' state, the
+    assignment in force and the pins. Chats no longer configured are left out."""
+    sources = list(dict.fromkeys(sources))
+    serving = {name: a for name, a in accounts.items() if a.serving}
+    load = {name: 0 for name in serving}
+    plan = Plan()
+    placing: list[tuple[str, str]] = []  # (source, why it needs an account)
+    pinned_away: set[str] = set()
+
+    def why_left(name: str) -> str:
+        account = accounts.get(name)
+        if account is None:
+            return f"account {name} is gone"
+        return f"{name} {account.why_not or 'is not serving'}"
+
+    # pins first: they take their room before anything else is kept
+    for source in sources:
+        pin = pins.get(source)
+        if pin is None:
+            continue
+        if pin in serving:
+            plan.assignment[source] = pin
+            load[pin] += 1
+            if current.get(source) != pin:
+                plan.moves.append(Move(source, current.get(source), pin, f"pinned to {pin}"))
+        else:
+            pinned_away.add(source)
+            placing.append((source, f"pinned to {pin}, but {why_left(pin)}"))
+    for source in sources:
+        if source in plan.assignment or source in pinned_away:
+            continue
+        held_by = current.get(source)
+        if held_by is None:
+            placing.append((source, "new chat"))
+        elif held_by not in serving:
+            placing.append((source, why_left(held_by)))
+        elif load[held_by] >= serving[held_by].cap:
+            placing.append((source, f"over {held_by}'s cap of {serving[held_by].cap}"))
+        else:
+            plan.assignment[source] = held_by
+            load[held_by] += 1
+    for source, reason in placing:
+        room = [name for name in serving if load[name] < serving[name].cap]
+        if not room:
+            plan.unplaced.append(source)
+            if source in current:
+                plan.assignment[source] = current[source]  # it may return; nobody else can take it
+            continue
+        chosen = min(room, key=lambda name: (load[name], name))
+        load[chosen] += 1
+        plan.assignment[source] = chosen
+        if current.get(source) != chosen:
+            plan.moves.append(Move(source, current.get(source), chosen, reason))
+    return plan
