@@ -106,7 +106,7 @@ class Service:
             if not settings.session_path.exists():
                 raise NotLoggedIn(settings.session_path)
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
-            self.archive = await Archive.open(settings.archive_path)
+            self.archive = await Archive.open(settings.archive_location)
             try:
                 self.coordinator = Coordinator(self.archive, settings)
                 await self.coordinator.take()
