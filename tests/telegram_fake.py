@@ -44,6 +44,12 @@ Behaviour worth knowing (it mirrors Telegram and Telethon 1.45):
   then asks ``updates.GetDifference``, which names the member channels with news since the saved
   date (``updateChannelTooLong``), and fetches each one's difference. Without it the saved
   state is discarded on connect and whatever was published meanwhile is never dispatched.
+* Several accounts: ``fake.add_account("spare")`` is another signed-in user with its own
+  channels, channel cap and request limits; ``authorise_session(path, account="spare")`` logs a
+  session in as it. Channels are shared: every account resolves and reads public channels, and
+  an account receives a channel's updates once *it* has joined. ``fake.log_out(account)`` makes
+  its sessions answer ``AUTH_KEY_UNREGISTERED`` (or ``SESSION_REVOKED``) and stop receiving
+  updates; ``fake.ban(account)`` makes every request of it ``USER_DEACTIVATED_BAN``.
 """
 from __future__ import annotations
 
@@ -69,7 +75,7 @@ from telethon.sessions import Session, SQLiteSession
 from telethon.tl import TLRequest, functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
 
-__all__ = ["FakeTelegram", "FakeChannel", "FakeGroup", "FakeCall"]
+__all__ = ["FakeTelegram", "FakeAccount", "FakeChannel", "FakeGroup", "FakeCall"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,10 @@ _BOOL_FALSE = 0xBC799737
 _RPC_RESULT = 0xF35C6D01
 _TRANSPORT_AUTH_KEY_UNKNOWN = struct.pack("<i", -404)
 _USERNAME = re.compile(r"^[a-z][a-z0-9_]{3,30}[a-z0-9]$")
+_ACCOUNT_NAME = re.compile(r"[a-z0-9_-]{1,32}")  # dozor's own names of accounts (DOZOR_ACCOUNTS)
+MAIN = "main"  # the primary account, the one ``fake.me`` is
+_LOGGED_OUT_ERRORS = ("AUTH_KEY_UNREGISTERED", "SESSION_REVOKED", "SESSION_EXPIRED")
+_BAN_ERRORS = ("USER_DEACTIVATED_BAN", "USER_DEACTIVATED")
 # Telegram caps one history page at 100 messages and a user's channel difference at 100 events.
 _HISTORY_PAGE_MAX = 100
 _CHANNEL_DIFF_MAX_USER = 100
@@ -231,16 +241,33 @@ class FakeGroup:
 
 @dataclass
 class FakeCall:
-    """One request as the server saw it, with what it answered (a TL object or RpcError)."""
+    """One request as the server saw it, with what it answered (a TL object or RpcError), and
+    the account that sent it (None before sign-in and for users that are not accounts)."""
     name: str
     request: Any
     outcome: Any
+    account: str | None = None
+
+
+@dataclass(eq=False)
+class FakeAccount:
+    """A Telegram account dozor signs in as: a user with its own channels, its own channel cap
+    (``channel_cap``, settable per test) and its own request limits. ``state`` is ``active``,
+    ``logged_out`` (after ``fake.log_out``) or ``banned`` (after ``fake.ban``). It stands for
+    its user wherever the fake takes one (``post(..., from_user=account)``)."""
+    name: str
+    id: int  # its user id
+    phone: str
+    channel_cap: int = 500
+    state: str = "active"
+    ban_error: str | None = None
 
 
 @dataclass(eq=False)
 class _AuthRecord:
     key: AuthKey
     user_id: int | None
+    refusal: str | None = None  # why a key that was logged in no longer is (AUTH_KEY_UNREGISTERED …)
 
 
 @dataclass
@@ -249,6 +276,7 @@ class _Failure:
     code: int
     remaining: int
     passes: int = 0  # matching requests still let through before the first failure
+    user_id: int | None = None  # only this account's requests fail; None: anyone's
 
 
 @dataclass
@@ -313,7 +341,7 @@ class _Pipe:
     def ready(self) -> bool:
         """Whether updates can be pushed: an MTProto session exists and it is logged in."""
         return (not self.closed and self.session_id is not None and self.auth is not None
-                and self.auth.user_id is not None)
+                and self.auth.user_id is not None and self.world._ban_of(self.auth.user_id) is None)
 
     def send_raw(self, packet: bytes) -> None:
         if not self.closed:
@@ -398,49 +426,72 @@ class _Rate:
     count: int  # at most this many accepted requests ...
     per: float  # ... in any window of this many seconds,
     wait: int  # past it: FLOOD_WAIT_{wait}
-    accepted: list[float] = field(default_factory=list)
+    # each account has its own window, as on Telegram (keyed by user id; None before sign-in)
+    accepted: dict[int | None, list[float]] = field(default_factory=dict)
 
 
 class _TelegramLimits:
-    """The part of ``FakeTelegram`` that plays Telegram's limits.
+    """The part of ``FakeTelegram`` that plays Telegram's limits, which hold per account.
 
-    ``fake.rate_limit("ResolveUsernameRequest", count=20, per=60)`` answers the 21st
-    resolution within any minute with ``FLOOD_WAIT_{wait}``; ``fake.rate_floods`` lists the
-    requests refused that way. ``fake.channel_cap`` is the account's cap (default 500).
+    ``fake.rate_limit("ResolveUsernameRequest", count=20, per=60)`` answers an account's 21st
+    resolution within any minute with ``FLOOD_WAIT_{wait}`` (``account=`` limits one account
+    only); ``fake.rate_floods`` lists the requests refused that way, ``fake.rate_floods_of``
+    those of one account. ``fake.channel_cap`` is the primary account's cap (default 500);
+    another account has its own (``fake.account(name).channel_cap``).
     """
 
-    channel_cap: int = 500
-
     def _init_limits(self) -> None:
-        self._rates: dict[str, _Rate] = {}
+        self._rates: dict[tuple[str, int | None], _Rate] = {}
         self.rate_floods: list[str] = []
+        self._rate_floods_by: dict[str, list[str]] = {}
 
-    def rate_limit(self, request_name: str, count: int, per: float = 60.0, wait: int | None = None) -> None:
-        """Refuse ``request_name`` with FLOOD_WAIT once more than ``count`` were accepted within
-        ``per`` seconds; the wait defaults to the window's length."""
-        self._rates[request_name] = _Rate(count, per, wait if wait is not None else max(1, round(per)))
+    @property
+    def channel_cap(self) -> int:
+        return self.main.channel_cap
 
-    def _check_rate(self, name: str) -> None:
-        rate = self._rates.get(name)
+    @channel_cap.setter
+    def channel_cap(self, cap: int) -> None:
+        self.main.channel_cap = cap
+
+    def rate_limit(self, request_name: str, count: int, per: float = 60.0, wait: int | None = None, *,
+                   account=None) -> None:
+        """Refuse ``request_name`` with FLOOD_WAIT once an account had more than ``count``
+        accepted within ``per`` seconds; the wait defaults to the window's length. Every
+        account counts in its own window; with ``account`` the limit applies to that one only
+        (and wins over a limit for all)."""
+        user_id = self._account(account).id if account is not None else None
+        self._rates[(request_name, user_id)] = _Rate(count, per, wait if wait is not None else max(1, round(per)))
+
+    def rate_floods_of(self, account) -> list[str]:
+        """The requests of ``account`` refused for their rate."""
+        return list(self._rate_floods_by.get(self._account(account).name, []))
+
+    def _check_rate(self, name: str, user_id: int | None) -> None:
+        rate = self._rates.get((name, user_id)) or self._rates.get((name, None))
         if rate is None:
             return
         now = time.monotonic()
-        rate.accepted = [t for t in rate.accepted if t > now - rate.per]
-        if len(rate.accepted) >= rate.count:
+        accepted = rate.accepted[user_id] = [t for t in rate.accepted.get(user_id, []) if t > now - rate.per]
+        if len(accepted) >= rate.count:
             self.rate_floods.append(name)
+            account = self._accounts_by_id.get(user_id)
+            if account is not None:
+                self._rate_floods_by.setdefault(account.name, []).append(name)
             raise RpcFail(f"FLOOD_WAIT_{rate.wait}")
-        rate.accepted.append(now)
+        accepted.append(now)
 
     def _check_channel_cap(self, user_id: int, channel: "FakeChannel") -> None:
         if user_id in channel.members:
             return
         count = sum(1 for c in self._channels.values() if user_id in c.members)
-        if count >= self.channel_cap:
+        account = self._accounts_by_id.get(user_id)
+        if count >= (account.channel_cap if account is not None else 500):
             raise RpcFail("CHANNELS_TOO_MUCH")
 
-    def channels_joined(self) -> int:
-        """How many channels and supergroups the primary account is in."""
-        return sum(1 for c in self._channels.values() if self._me_id in c.members)
+    def channels_joined(self, account=None) -> int:
+        """How many channels and supergroups the account (default: the primary one) is in."""
+        user_id = self._account(account).id
+        return sum(1 for c in self._channels.values() if user_id in c.members)
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,6 +537,9 @@ class FakeTelegram(_TelegramLimits):
         self.errors: list[BaseException] = []
 
         self._me_id = self._new_user(1000, "Дозор", username="dozor_watch", phone="380501234567").id
+        self._accounts: dict[str, FakeAccount] = {}
+        self._accounts_by_id: dict[int, FakeAccount] = {}
+        self._register_account(MAIN, self._me_id)
         self._bot_id = self._new_user(2000, "Dozor Digest", username="dozor_digest_bot", bot=True).id
         self.stranger = self.add_user("Олена", username="olena_kyiv")
         self.BOT_TOKEN = f"{self._bot_id}:AAF4k3-T0k3nF0rT3sts"
@@ -514,13 +568,91 @@ class FakeTelegram(_TelegramLimits):
         self._next_user_id += 1
         return self._user_view(user.id, None)
 
-    def authorise_session(self, path_or_session, bot: bool = False) -> None:
-        """Write a session logged in as ``me`` (or as ``bot``) under a fresh auth key.
+    @property
+    def main(self) -> FakeAccount:
+        """The primary account (``me``), named ``main`` like dozor's default account."""
+        return self._accounts[MAIN]
+
+    @property
+    def accounts(self) -> list[FakeAccount]:
+        """Every account, the primary one first."""
+        return list(self._accounts.values())
+
+    def add_account(self, name: str, *, first_name: str | None = None, channel_cap: int = 500,
+                    phone: str | None = None) -> FakeAccount:
+        """Another account dozor can sign in as (``authorise_session(path, account=name)``, or
+        with its ``phone`` and ``LOGIN_CODE``): in no channel yet, with its own ``channel_cap``
+        and its own request limits."""
+        if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
+            raise ValueError(f"account name {name!r}: expected 1-32 of a-z, 0-9, _ and -")
+        if name in self._accounts:
+            raise ValueError(f"account {name!r} already exists in this world")
+        number = len(self._accounts)
+        phone = re.sub(r"\D", "", phone) if phone else f"38050{7000000 + number:07d}"
+        if any(self._users[a.id].phone == phone for a in self._accounts.values()):
+            raise ValueError(f"phone {phone} already belongs to an account")
+        user = self._new_user(self._next_user_id, first_name or f"Дозор {name}", phone=phone)
+        self._next_user_id += 1
+        return self._register_account(name, user.id, channel_cap=channel_cap)
+
+    def account(self, name_or_user=None) -> FakeAccount:
+        """The account by name (``None``: the primary one), user, user id or itself."""
+        return self._account(name_or_user)
+
+    def user_of(self, account=None) -> types.User:
+        """The account's user, as it sees itself."""
+        user_id = self._account(account).id
+        return self._user_view(user_id, user_id)
+
+    def authorise_session(self, path_or_session, bot: bool = False, *, account=None) -> None:
+        """Write a session logged in as ``me`` (or as ``bot``, or as ``account``) under a fresh
+        auth key. A logged-out account is logged in again by this; a banned one stays banned.
 
         ``path_or_session`` is what ``TelegramClient`` accepts: a path (Telethon appends
         ``.session`` when missing) or a ``Session`` object, which is filled in place.
         """
-        self._write_session(path_or_session, self._bot_id if bot else self._me_id)
+        if bot:
+            if account is not None:
+                raise ValueError("a session is for the bot or for an account, not both")
+            self._write_session(path_or_session, self._bot_id)
+            return
+        chosen = self._account(account)
+        if chosen.state == "logged_out":
+            chosen.state = "active"
+        self._write_session(path_or_session, chosen.id)
+
+    def log_out(self, account=None, error: str = "AUTH_KEY_UNREGISTERED") -> int:
+        """Every session of the account is logged out, as when its owner ends them from
+        another device: their next request gets ``error`` (AUTH_KEY_UNREGISTERED,
+        SESSION_REVOKED or SESSION_EXPIRED) and no update reaches them any more. Its channels
+        stay joined. Returns how many sessions were ended."""
+        if error not in _LOGGED_OUT_ERRORS:
+            raise ValueError(f"log_out error {error!r}: expected one of {', '.join(_LOGGED_OUT_ERRORS)}")
+        chosen = self._account(account)
+        ended = 0
+        for record in self._keys.values():
+            if record.user_id == chosen.id:
+                record.user_id, record.refusal = None, error
+                ended += 1
+        if chosen.state != "banned":
+            chosen.state = "logged_out"
+        self._pipes_changed.set()
+        return ended
+
+    def ban(self, account=None, error: str = "USER_DEACTIVATED_BAN") -> None:
+        """Telegram bans the account: every request of every session of it, present or future,
+        gets ``error`` (USER_DEACTIVATED_BAN, or USER_DEACTIVATED for a deleted account), no
+        update reaches it, and signing in with its phone gets PHONE_NUMBER_BANNED."""
+        if error not in _BAN_ERRORS:
+            raise ValueError(f"ban error {error!r}: expected one of {', '.join(_BAN_ERRORS)}")
+        chosen = self._account(account)
+        chosen.state, chosen.ban_error = "banned", error
+        self._pipes_changed.set()
+
+    def connections_of(self, account=None) -> int:
+        """Open connections logged in as the account (and not banned)."""
+        user_id = self._account(account).id
+        return sum(1 for p in self._pipes if p.ready and p.auth.user_id == user_id)
 
     def unauthorised_session(self, path_or_session) -> None:
         """Write a session whose auth key the server knows but which is not logged in; sign
@@ -535,11 +667,11 @@ class FakeTelegram(_TelegramLimits):
     # ---- chats -----------------------------------------------------------------------------
 
     def add_channel(self, username: str | None = None, title: str = "Channel", megagroup: bool = False,
-                    *, joined: bool = False, about: str = "", big: bool = False,
+                    *, joined=False, about: str = "", big: bool = False,
                     poll_timeout: int = 30) -> FakeChannel:
         """A channel (or a megagroup, the kind most city chats are). ``username=None`` makes it
         private, reachable through ``t.me/+{invite_hash}``. ``joined=True`` makes the primary
-        account a member from the start. ``big=True`` pushes no live updates for it at all, as
+        account a member from the start (an account, its name, or a list of them: those). ``big=True`` pushes no live updates for it at all, as
         Telegram does for large channels: only getChannelDifference (polled after
         ``poll_timeout`` seconds, the answer's ``timeout``) shows what happened."""
         if username is not None:
@@ -550,8 +682,11 @@ class FakeTelegram(_TelegramLimits):
             about=about, big=big, poll_timeout=poll_timeout)
         self._next_channel_id += 1
         self._channels[channel.id] = channel
-        if joined:
+        if joined is True:
             channel.members.add(self._me_id)
+        elif joined:
+            many = isinstance(joined, (list, tuple, set, frozenset))
+            channel.members.update(self._account(a).id for a in (joined if many else [joined]))
         return channel
 
     def add_group(self, title: str = "Group", *, members: Iterable = ()) -> FakeGroup:
@@ -562,13 +697,18 @@ class FakeTelegram(_TelegramLimits):
         self._groups[group.id] = group
         return group
 
-    def join(self, chat) -> None:
-        """Make the primary account a member, as if it had joined elsewhere."""
-        self._channel_of(chat).members.add(self._me_id)
+    def join(self, chat, account=None) -> None:
+        """Make the account (default: the primary one) a member, as if it had joined elsewhere."""
+        self._channel_of(chat).members.add(self._account(account).id)
 
-    def joined(self, chat) -> bool:
-        """Whether the primary account is a member of the channel."""
-        return self._me_id in self._channel_of(chat).members
+    def joined(self, chat, account=None) -> bool:
+        """Whether the account (default: the primary one) is a member of the channel."""
+        return self._account(account).id in self._channel_of(chat).members
+
+    def members(self, chat) -> list[str]:
+        """The names of the accounts in the channel."""
+        ids = self._channel_of(chat).members
+        return [a.name for a in self._accounts.values() if a.id in ids]
 
     # ---- content ---------------------------------------------------------------------------
 
@@ -758,15 +898,16 @@ class FakeTelegram(_TelegramLimits):
 
     # ---- misbehaviour on demand --------------------------------------------------------------
 
-    def flood_wait(self, request_name: str, seconds: int = 1, times: int = 1, *, after: int = 0) -> None:
+    def flood_wait(self, request_name: str, seconds: int = 1, times: int = 1, *, after: int = 0,
+                   account=None) -> None:
         """After ``after`` more requests named ``request_name`` go through, the next ``times``
-        get ``FLOOD_WAIT_{seconds}``."""
-        self.fail(request_name, f"FLOOD_WAIT_{seconds}", times=times, after=after)
+        get ``FLOOD_WAIT_{seconds}`` (only those of ``account`` when given)."""
+        self.fail(request_name, f"FLOOD_WAIT_{seconds}", times=times, after=after, account=account)
 
     def fail(self, request_name: str, message: str, times: int = 1, *, code: int | None = None,
-             after: int = 0) -> None:
+             after: int = 0, account=None) -> None:
         """After ``after`` more requests named ``request_name`` go through, the next ``times``
-        get an ``rpc_error``.
+        get an ``rpc_error``; with ``account``, only that account's requests count and fail.
 
         ``FILE_REFERENCE_EXPIRED`` for ``GetFileRequest`` is modelled instead of injected:
         every file reference changes, so downloads with messages fetched earlier keep failing
@@ -775,8 +916,9 @@ class FakeTelegram(_TelegramLimits):
         if request_name == "GetFileRequest" and message == "FILE_REFERENCE_EXPIRED":
             self.expire_file_references()
             return
+        user_id = self._account(account).id if account is not None else None
         self._failures.setdefault(request_name, []).append(
-            _Failure(message, code if code is not None else _error_code(message), times, after))
+            _Failure(message, code if code is not None else _error_code(message), times, after, user_id))
 
     def expire_file_references(self) -> None:
         """Give every photo and document a new file_reference."""
@@ -811,6 +953,42 @@ class FakeTelegram(_TelegramLimits):
         """Raise if the fake met a request it does not implement or failed internally."""
         if self.unsupported or self.errors:
             raise AssertionError(f"fake Telegram: unsupported={self.unsupported} errors={self.errors!r}")
+
+    # ==== internals: accounts ====================================================================
+
+    def _register_account(self, name: str, user_id: int, channel_cap: int = 500) -> FakeAccount:
+        account = FakeAccount(name=name, id=user_id, phone=self._users[user_id].phone, channel_cap=channel_cap)
+        self._accounts[name] = account
+        self._accounts_by_id[user_id] = account
+        return account
+
+    def _account(self, account) -> FakeAccount:
+        if account is None:
+            return self._accounts[MAIN]
+        if isinstance(account, FakeAccount):
+            return account
+        if isinstance(account, str):
+            if account not in self._accounts:
+                raise KeyError(f"no account {account!r} in this world (add it with fake.add_account)")
+            return self._accounts[account]
+        user_id = account if isinstance(account, int) else getattr(account, "id", None)
+        if user_id not in self._accounts_by_id:
+            raise KeyError(f"{account!r} is not an account")
+        return self._accounts_by_id[user_id]
+
+    def _ban_of(self, user_id: int | None) -> str | None:
+        """The error a banned account's requests get, None when it is not banned."""
+        account = self._accounts_by_id.get(user_id)
+        return account.ban_error if account is not None and account.state == "banned" else None
+
+    def _account_by_phone(self, phone: str) -> FakeAccount:
+        digits = re.sub(r"\D", "", phone)
+        found = next((a for a in self._accounts.values() if a.phone == digits), None)
+        if found is None:
+            raise RpcFail("PHONE_NUMBER_INVALID")
+        if found.state == "banned":
+            raise RpcFail("PHONE_NUMBER_BANNED")
+        return found
 
     # ==== internals: entities ====================================================================
 
@@ -1161,6 +1339,8 @@ class FakeTelegram(_TelegramLimits):
 
     def _rpc_result(self, pipe: _Pipe, msg_id: int, request) -> bytes:
         name = type(request).__name__
+        account = self._accounts_by_id.get(pipe.auth.user_id) if pipe.auth else None
+        sender = account.name if account is not None else None
         try:
             request = self._unwrap(pipe, request)
             name = type(request).__name__
@@ -1172,7 +1352,7 @@ class FakeTelegram(_TelegramLimits):
         except RpcFail as fail:
             result = types.RpcError(fail.code, fail.message)
             body = bytes(result)
-        self.calls.append(FakeCall(name, request, result))
+        self.calls.append(FakeCall(name, request, result, sender))
         return struct.pack("<Iq", _RPC_RESULT, msg_id) + body
 
     def _unwrap(self, pipe: _Pipe, request):
@@ -1190,18 +1370,22 @@ class FakeTelegram(_TelegramLimits):
             self.unsupported.append(name)
             raise RpcFail(f"FAKE_UNSUPPORTED_{name}")
         user_id = pipe.auth.user_id if pipe.auth else None
-        if user_id is None and type(request) not in self._without_login:
-            raise RpcFail("AUTH_KEY_UNREGISTERED", 401)
-        pending = self._failures.get(name)
-        if pending and pending[0].passes > 0:
-            pending[0].passes -= 1
-        elif pending:
-            failure = pending[0]
+        if type(request) not in self._without_login:
+            if user_id is None:
+                raise RpcFail((pipe.auth.refusal if pipe.auth else None) or "AUTH_KEY_UNREGISTERED", 401)
+            banned = self._ban_of(user_id)
+            if banned:
+                raise RpcFail(banned, 401)
+        pending = self._failures.get(name, [])
+        failure = next((f for f in pending if f.user_id is None or f.user_id == user_id), None)
+        if failure is not None and failure.passes > 0:
+            failure.passes -= 1
+        elif failure is not None:
             failure.remaining -= 1
             if failure.remaining <= 0:
-                pending.pop(0)
+                pending.remove(failure)
             raise RpcFail(failure.message, failure.code)
-        self._check_rate(name)
+        self._check_rate(name, user_id)
         try:
             return handler(_Ctx(pipe, user_id), request)
         except RpcFail:
@@ -1393,27 +1577,27 @@ class FakeTelegram(_TelegramLimits):
     def _h_send_code(self, ctx, req):
         if req.api_id != self.API_ID or req.api_hash != self.API_HASH:
             raise RpcFail("API_ID_INVALID")
-        if re.sub(r"\D", "", req.phone_number) != self._users[self._me_id].phone:
-            raise RpcFail("PHONE_NUMBER_INVALID")
+        self._account_by_phone(req.phone_number)
         return types.auth.SentCode(type=types.auth.SentCodeTypeApp(length=len(self.LOGIN_CODE)),
                                    phone_code_hash=self.PHONE_CODE_HASH)
 
     def _h_sign_in(self, ctx, req):
-        if re.sub(r"\D", "", req.phone_number) != self._users[self._me_id].phone:
-            raise RpcFail("PHONE_NUMBER_INVALID")
+        account = self._account_by_phone(req.phone_number)
         if req.phone_code_hash != self.PHONE_CODE_HASH:
             raise RpcFail("PHONE_CODE_EXPIRED")
         if req.phone_code != self.LOGIN_CODE:
             raise RpcFail("PHONE_CODE_INVALID")
-        ctx.pipe.auth.user_id = self._me_id
-        return types.auth.Authorization(user=self._user_view(self._me_id, self._me_id))
+        ctx.pipe.auth.user_id, ctx.pipe.auth.refusal = account.id, None
+        if account.state == "logged_out":
+            account.state = "active"
+        return types.auth.Authorization(user=self._user_view(account.id, account.id))
 
     def _h_import_bot_authorization(self, ctx, req):
         if req.api_id != self.API_ID or req.api_hash != self.API_HASH:
             raise RpcFail("API_ID_INVALID")
         if req.bot_auth_token != self.BOT_TOKEN:
             raise RpcFail("ACCESS_TOKEN_INVALID")
-        ctx.pipe.auth.user_id = self._bot_id
+        ctx.pipe.auth.user_id, ctx.pipe.auth.refusal = self._bot_id, None
         return types.auth.Authorization(user=self._user_view(self._bot_id, self._bot_id))
 
     def _h_log_out(self, ctx, req):

@@ -28,9 +28,9 @@ async def connect(fake: FakeTelegram, tmp_path: Path):
     """Connect fresh authorised clients; all are disconnected at teardown."""
     clients: list[TelegramClient] = []
 
-    async def make(name: str = "user", *, bot: bool = False, **kwargs) -> TelegramClient:
+    async def make(name: str = "user", *, bot: bool = False, account: str | None = None, **kwargs) -> TelegramClient:
         path = str(tmp_path / name)
-        fake.authorise_session(path, bot=bot)
+        fake.authorise_session(path, bot=bot, account=account)
         client = fake.client(path, **kwargs)
         clients.append(client)
         await client.connect()
@@ -457,3 +457,154 @@ async def test_a_repeated_random_id_posts_nothing_twice(tmp_path):
         assert [m.message for m in fake.sent(editors)] == ["дайджест"]
     finally:
         await client.disconnect()
+
+
+# 10 ----------------------------------------------------------------------------------------
+# Several accounts: each its own channels, cap, limits and fate; the channels are shared.
+
+async def test_a_second_account_reads_public_channels_and_joins_within_its_own_cap(fake, connect):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини")
+    city = fake.add_channel(username="lviv_city_chat", title="Львів чат", megagroup=True)
+    for n in range(1, 4):
+        fake.post(news, f"post {n}")
+    spare = fake.add_account("spare", channel_cap=1)
+    fake.channel_cap = 2  # the primary account's cap only
+    client = await connect("spare", account="spare")
+    assert (await client.get_me()).id == spare.id != fake.me.id
+
+    assert [m.raw_text async for m in client.iter_messages("kyiv_news", wait_time=0)] == [
+        "post 3", "post 2", "post 1"]  # read without joining
+    await client(functions.channels.JoinChannelRequest("kyiv_news"))
+    with pytest.raises(errors.ChannelsTooMuchError):
+        await client(functions.channels.JoinChannelRequest("lviv_city_chat"))
+    main = await connect("main")
+    await main(functions.channels.JoinChannelRequest("kyiv_news"))
+    await main(functions.channels.JoinChannelRequest("lviv_city_chat"))
+
+    assert (fake.channels_joined("spare"), fake.channels_joined()) == (1, 2)
+    assert (fake.joined(news, account="spare"), fake.joined(city, account="spare"), fake.joined(city)) == (
+        True, False, True)
+    assert fake.members(news) == ["main", "spare"]
+    joins = [(c.account, isinstance(c.outcome, types.RpcError)) for c in fake.calls if c.name == "JoinChannelRequest"]
+    assert joins == [("spare", False), ("spare", True), ("main", False), ("main", False)]
+
+
+async def test_each_account_receives_the_updates_of_the_channels_it_joined(fake, connect):
+    fake.add_account("spare")
+    ours = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    theirs = fake.add_channel(username="odesa_news", title="Одеса новини", joined="spare")
+    both = fake.add_channel(username="both_news", title="Обидва", joined=["main", "spare"])
+    main, spare = await connect("main"), await connect("spare", account="spare")
+    to_main, to_spare = watch(main, events.NewMessage()), watch(spare, events.NewMessage())
+
+    fake.post(ours, "for main")
+    fake.post(theirs, "for spare")
+    fake.post(both, "for both")
+    assert [e.raw_text for e in await collect(to_main, 2)] == ["for main", "for both"]
+    assert [e.raw_text for e in await collect(to_spare, 2)] == ["for spare", "for both"]
+    assert to_main.empty() and to_spare.empty()
+
+
+async def test_channel_difference_is_for_the_accounts_that_joined(fake, connect):
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
+    fake.add_account("spare")
+    fake.post(news, "one")
+    spare = await connect("spare", account="spare")
+    channel = await spare.get_input_entity("kyiv_news")
+    ask = functions.updates.GetChannelDifferenceRequest(channel, types.ChannelMessagesFilterEmpty(), 1, 100)
+    with pytest.raises(errors.ChannelPrivateError):
+        await spare(ask)
+    await spare(functions.channels.JoinChannelRequest(channel))
+    difference = await spare(ask)
+    assert [m.message for m in difference.new_messages] == ["one"]
+
+
+async def test_request_limits_and_failures_hold_per_account(fake, connect):
+    fake.add_channel(username="kyiv_news", title="Київ новини")
+    fake.add_account("spare")
+    fake.rate_limit("ResolveUsernameRequest", count=1, per=60, wait=30)
+    fake.flood_wait("GetHistoryRequest", seconds=30, account="spare")
+    main = await connect("main", flood_sleep_threshold=0)
+    spare = await connect("spare", account="spare", flood_sleep_threshold=0)
+    resolve = functions.contacts.ResolveUsernameRequest("kyiv_news")
+
+    await main(resolve)
+    await spare(resolve)  # the spare's window is its own
+    with pytest.raises(errors.FloodWaitError):
+        await main(resolve)
+    assert await main.get_messages("kyiv_news", limit=1) is not None  # the failure is the spare's
+    with pytest.raises(errors.FloodWaitError):
+        await spare.get_messages("kyiv_news", limit=1)
+    assert (fake.rate_floods_of("main"), fake.rate_floods_of("spare")) == (["ResolveUsernameRequest"], [])
+
+
+async def test_a_logged_out_account_is_refused_and_hears_nothing_until_it_logs_in_again(fake, connect, tmp_path):
+    fake.add_account("spare")
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=["main", "spare"])
+    main, spare = await connect("main"), await connect("spare", account="spare")
+    to_main, to_spare = watch(main, events.NewMessage()), watch(spare, events.NewMessage())
+    fake.post(news, "before")
+    await collect(to_main, 1), await collect(to_spare, 1)
+
+    assert fake.log_out("spare") == 1
+    assert fake.account("spare").state == "logged_out"
+    fake.post(news, "after")
+    assert [e.raw_text for e in await collect(to_main, 1)] == ["after"]
+    with pytest.raises(errors.AuthKeyUnregisteredError):
+        await spare.get_messages("kyiv_news", limit=1)
+    assert to_spare.empty() and fake.connections_of("spare") == 0
+    assert fake.joined(news, account="spare")  # its channels stay joined
+
+    again = await connect("spare-again", account="spare")  # the owner signs in anew
+    assert (await again.get_me()).id == fake.account("spare").id
+    assert fake.account("spare").state == "active"
+    fake.log_out("spare", error="SESSION_REVOKED")
+    with pytest.raises(errors.SessionRevokedError):
+        await again(functions.updates.GetStateRequest())
+    assert await again.get_me() is None  # Telethon's way of saying "not logged in"
+
+
+async def test_a_banned_account_is_refused_everywhere_and_cannot_sign_in(fake, connect, tmp_path):
+    fake.add_account("spare")
+    news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=["main", "spare"])
+    main, spare = await connect("main"), await connect("spare", account="spare")
+    to_main = watch(main, events.NewMessage())
+
+    fake.ban("spare")
+    fake.post(news, "after the ban")
+    await collect(to_main, 1)
+    with pytest.raises(errors.UserDeactivatedBanError):
+        await spare.get_messages("kyiv_news", limit=1)
+    assert fake.connections_of("spare") == 0 and fake.connections_of("main") == 1
+
+    fake.unauthorised_session(str(tmp_path / "fresh"))
+    fresh = fake.client(str(tmp_path / "fresh"))
+    await fresh.connect()
+    try:
+        with pytest.raises(errors.PhoneNumberBannedError):
+            await fresh.send_code_request(fake.account("spare").phone)
+    finally:
+        await fresh.disconnect()
+
+
+async def test_another_account_signs_in_with_its_own_phone(fake, tmp_path):
+    spare = fake.add_account("spare")
+    fake.unauthorised_session(str(tmp_path / "fresh"))
+    client = fake.client(str(tmp_path / "fresh"))
+    await client.connect()
+    try:
+        await client.send_code_request("+" + spare.phone)
+        user = await client.sign_in("+" + spare.phone, fake.LOGIN_CODE)
+        assert user.id == spare.id and user.id != fake.me.id
+    finally:
+        await client.disconnect()
+
+
+def test_account_names_are_checked(fake):
+    with pytest.raises(ValueError, match="Spare"):
+        fake.add_account("Spare")
+    fake.add_account("spare")
+    with pytest.raises(ValueError, match="already exists"):
+        fake.add_account("spare")
+    with pytest.raises(KeyError, match="nobody"):
+        fake.authorise_session("x", account="nobody")
