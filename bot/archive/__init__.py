@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError as DatabaseError  # what callers catch when a write is refused
 
-from bot.archive import database
+from bot.archive import database, keeping
 from bot.archive.database import Connection, Location, describe
 from bot.archive.schema import MIGRATIONS
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
