@@ -335,3 +335,48 @@ sa.Index('labels_by_topic', labels.c.topic)
 sa.Index('digest_parts_by_message', digest_parts.c.message_id)
 sa.Index('failures_current', failures.c.chat_id, failures.c.message_id, sqlite_where=sa.text('resolved_at IS NULL'), postgresql_where=sa.text('resolved_at IS NULL'))
 sa.Index('messages_by_chat_date', messages.c.chat_id, messages.c.date, messages.c.matched, messages.c.deleted_at)
+
+
+# ---- accounts (revision 0003): leases, chat assignments and moves, media claims -------------
+
+leases = sa.Table(
+    'leases', metadata,
+    sa.Column('kind', sa.Text(), nullable=False),  # account | role | lock
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('holder', sa.Text()),  # host:pid:random of the worker; NULL once released
+    sa.Column('lease_until', Moment()),  # the database's clock
+    sa.Column('state', sa.Text(), nullable=False, server_default='active'),  # active | logged_out | banned
+    sa.Column('reason', sa.Text()),
+    sa.Column('cap', sa.Integer()),
+    sa.Column('flood_until', Moment()),
+    sa.Column('updated_at', Moment(), nullable=False),
+    sa.PrimaryKeyConstraint('kind', 'name'),
+)
+
+
+chat_assignments = sa.Table(
+    'chat_assignments', metadata,
+    sa.Column('source', sa.Text(), primary_key=True, autoincrement=False),
+    sa.Column('account', sa.Text(), nullable=False),
+    sa.Column('assigned_at', Moment(), nullable=False),
+)
+
+
+chat_moves = sa.Table(
+    'chat_moves', metadata,
+    sa.Column('id', Id, primary_key=True, autoincrement=True),
+    sa.Column('source', sa.Text(), nullable=False),
+    sa.Column('from_account', sa.Text()),
+    sa.Column('to_account', sa.Text(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('moved_at', Moment(), nullable=False),
+)
+sa.Index('chat_moves_by_time', chat_moves.c.moved_at)
+
+
+media_claims = sa.Table(
+    'media_claims', metadata,
+    sa.Column('media', sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column('claimed_by', sa.Text(), nullable=False),
+    sa.Column('claim_until', Moment(), nullable=False),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bot.archive.tables import Moment
+from bot.archive.tables import Id, Moment
 
 revision = "0003"
 down_revision = "0002"
@@ -36,14 +36,14 @@ def upgrade() -> None:
     # which account serves each DOZOR_CHATS entry (the same list on every machine)
     op.create_table(
         "chat_assignments",
-        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("source", sa.Text, primary_key=True, autoincrement=False),
         sa.Column("account", sa.Text, nullable=False),
         sa.Column("assigned_at", Moment, nullable=False),
     )
     # every move of a chat between accounts, with why: shown by `dozor status`
     op.create_table(
         "chat_moves",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("source", sa.Text, nullable=False),
         sa.Column("from_account", sa.Text),  # NULL: the chat had no account yet
         sa.Column("to_account", sa.Text, nullable=False),
@@ -54,7 +54,7 @@ def upgrade() -> None:
     # a worker's row lease on a queued download: nobody else fetches it until claim_until
     op.create_table(
         "media_claims",
-        sa.Column("media", sa.Integer, primary_key=True),
+        sa.Column("media", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("claimed_by", sa.Text, nullable=False),
         sa.Column("claim_until", Moment, nullable=False),
     )
