@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 
@@ -166,3 +166,129 @@ async def test_two_workers_never_claim_the_same_download_and_an_expired_claim_is
     assert {i.id for i in await media_claims.claim_due(archive, first, [chat.id], now, limit=5)} == \
         {i.id for i in taken}  # the second's claims ran out (seconds=-1): taken over
     assert await media_claims.claim_due(archive, first, [-100999], now, limit=5) == []  # not its chats
+
+
+# ---- two accounts, two workers, one archive ----------------------------------------------------
+
+MATCHING = "Біля метро Лівобережна ТЦК роздають повістки і пакують чоловіків у бус"
+
+
+class ShiftedClock:
+    """Real time, moved forward by the test: the digest's time comes without waiting for it."""
+
+    def __init__(self):
+        self.shift = timedelta(0)
+
+    def __call__(self):
+        return utcnow() + self.shift
+
+
+class Worker:
+    """One worker (a Service for one account) in a background task."""
+
+    def __init__(self, settings, fake, **options):
+        from bot.service import Service
+
+        self.service = Service(settings, client_options={"connection": fake.connection}, history_wait=0, **options)
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.service.run(self.stop))
+
+    async def started(self) -> "Worker":
+        from tests.conftest import eventually
+
+        await eventually(lambda: self.task.done() or self.service.ready.is_set(), "the worker to start")
+        if self.task.done():
+            self.task.result()
+        return self
+
+    def chats(self) -> set[int]:
+        return set(self.service.ingestor.chats) if self.service.ingestor else set()
+
+    async def stopped(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+def _two_accounts(fake, settings, chats: int, cap: int, spare_cap: int | None = None, **changes):
+    """Accounts `main` (in at most `cap` channels) and `spare` (`spare_cap`, default the same)."""
+    spare_cap = spare_cap or cap
+    fake.add_account("spare", channel_cap=spare_cap)
+    fake.channel_cap = cap
+    fake.authorise_session(str(settings.storage / "dozor-spare.session"), account="spare")
+    channels = [fake.add_channel(username=f"city_{n}", title=f"Місто {n}") for n in range(chats)]
+    base = replace(settings, chats=tuple(f"@city_{n}" for n in range(chats)), lease_seconds=3, **changes)
+    return channels, replace(base, account="main", channel_cap=cap), \
+        replace(base, account="spare", channel_cap=spare_cap)
+
+
+async def test_two_workers_split_the_chats_fetch_each_file_once_send_one_digest_and_fail_over(fake, backend,
+                                                                                             settings):
+    from zoneinfo import ZoneInfo
+
+    from bot.archive import Archive
+    from tests.conftest import eventually
+
+    kyiv = ZoneInfo("Europe/Kyiv")
+    from bot.telegram import publish
+
+    # the digest bot posts to the editors: the accounts' seats are all for the chats they serve
+    editors = fake.add_channel(username="editors", title="Редакція")
+    editors.members.add(fake.bot.id)
+    fake.unauthorised_session(str(settings.storage / publish.BOT_SESSION))
+    due = (utcnow().astimezone(kyiv) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    channels, main_settings, spare_settings = _two_accounts(
+        fake, settings, chats=4, cap=2, spare_cap=4, digest_chat="@editors", digest_time=due.time(), digest_tz=kyiv,
+        digest_bot_token=fake.BOT_TOKEN)
+    clock = ShiftedClock()
+    main = await Worker(main_settings, fake, clock=clock, digest_tick=0.2).started()
+    spare = await Worker(spare_settings, fake, clock=clock, digest_tick=0.2).started()
+    archive = await Archive.open(settings.archive_location)
+    try:
+        # main, first, takes as many as its cap of two allows; spare the rest, and is in only those
+        await eventually(lambda: len(main.chats()) == 2 and len(spare.chats()) == 2, "the chats to be split")
+        assert not main.chats() & spare.chats()
+        await eventually(lambda: fake.channels_joined("main") == 2 and fake.channels_joined("spare") == 2,
+                         "each account to join its two chats")
+        photos = [fake.post(c, f"{MATCHING} ({n})", media=fake.photo(bytes([n]) * 4000))
+                  for n, c in enumerate(channels)]
+        for channel, post in zip(channels, photos):
+            await eventually(lambda: archive.message(channel.marked_id, post.id), "every post to be archived")
+
+        async def all_stored() -> bool:
+            return (await archive.scalar("SELECT COUNT(*) FROM media WHERE status = 'done'")) == 4
+
+        await eventually(all_stored, "every photo to be stored")
+        fetched = [c.request.location.id for c in fake.calls
+                   if c.name == "GetFileRequest" and c.request.offset == 0]
+        assert len(fetched) == len(set(fetched)) == 4  # no file fetched twice
+
+        # one digest for the period, from whichever worker is elected
+        clock.shift = due.astimezone(timezone.utc) - utcnow() + timedelta(seconds=1)
+
+        async def sent() -> bool:
+            return await archive.scalar("SELECT COUNT(*) FROM digests WHERE sent_at IS NOT NULL") == 1
+
+        await eventually(sent, "the digest", limit=60)
+        rounds = (main.service.coordinator.ticks, spare.service.coordinator.ticks)
+        await eventually(lambda: main.service.coordinator.ticks > rounds[0] + 2
+                         and spare.service.coordinator.ticks > rounds[1] + 2, "both workers to look again")
+        parts = await archive.scalar("SELECT COUNT(*) FROM digest_parts")
+        assert len(fake.sent(editors)) == parts
+        assert all(f"({n})" in "\n".join(m.message for m in fake.sent(editors)) for n in range(4))
+
+        # main stops: spare serves its chats within the lease, and what was posted meanwhile is archived
+        left = {c for c in channels if c.marked_id in main.chats()}
+        await main.stopped()
+        meanwhile = [(c, fake.post(c, f"{MATCHING} (поки нікого)")) for c in left]
+        await eventually(lambda: {c.marked_id for c in channels} <= spare.chats(), "spare to serve every chat",
+                         limit=3 * 3)
+        for channel, post in meanwhile:
+            await eventually(lambda: archive.message(channel.marked_id, post.id), "the post made meanwhile")
+        moves = await assignments.recent_moves(archive)
+        assert {(m.from_account, m.to_account, m.reason) for m in moves[:len(left)]} == \
+            {("main", "spare", "main was stopped")}
+    finally:
+        await archive.close()
+        for worker in (main, spare):
+            if not worker.task.done():
+                await worker.stopped()

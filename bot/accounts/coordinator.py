@@ -89,6 +89,8 @@ class Coordinator:
         self.stopping = asyncio.Event()  # the account can serve no more (refused, or its lease lost)
         self._wake = asyncio.Event()
         self._flood_until = lambda: None
+        self.ticks = 0  # rounds completed (for status and tests)
+        self._unplaced: list[str] = []  # told once, not every round
 
     def every(self) -> float:
         return self.seconds / 3
@@ -153,9 +155,10 @@ class Coordinator:
             else:
                 log.warning("chat %s moved from account %s to %s: %s", move.source, move.from_account,
                             move.to_account, move.reason)
-        if plan.unplaced:
+        if plan.unplaced and plan.unplaced != self._unplaced:
             log.warning("%d chats have no account with room (%s%s): add an account or raise DOZOR_CHANNEL_CAP",
                         len(plan.unplaced), ", ".join(plan.unplaced[:5]), " …" if len(plan.unplaced) > 5 else "")
+        self._unplaced = plan.unplaced
         mine = set(plan.chats_of(self.account)) if self.refused is None else set()
         for move in plan.moves:
             if move.to_account == self.account and move.from_account is not None:
@@ -194,6 +197,7 @@ class Coordinator:
             self.stopping.set()
             return
         await self._elect()
+        self.ticks += 1
 
     async def _elect(self) -> None:
         if not self.editors_wanted:
