@@ -292,3 +292,85 @@ async def test_two_workers_split_the_chats_fetch_each_file_once_send_one_digest_
         for worker in (main, spare):
             if not worker.task.done():
                 await worker.stopped()
+
+
+async def test_a_second_worker_for_the_same_account_is_refused_naming_the_account(fake, backend, settings,
+                                                                                    tmp_path):
+    from pathlib import Path
+
+    from bot.lock import AlreadyRunning
+
+    channels, main_settings, _ = _two_accounts(fake, settings, chats=1, cap=5)
+    main = await Worker(main_settings, fake).started()
+    try:
+        if isinstance(backend, Path):
+            # one machine: the storage lock of the account refuses it before the archive is opened
+            second = replace(main_settings)
+            refusal = AlreadyRunning
+        else:
+            # another machine sharing the PostgreSQL archive: the account's lease refuses it
+            elsewhere = tmp_path / "elsewhere"
+            elsewhere.mkdir()
+            fake.authorise_session(str(elsewhere / "dozor.session"))
+            second = replace(main_settings, storage=elsewhere)
+            refusal = AccountBusy
+        other = Worker(second, fake)
+        with pytest.raises(refusal) as refused:
+            await asyncio.wait_for(other.task, 30)
+        if refusal is AccountBusy:
+            assert f"account main is already served by another dozor ({main.service.coordinator.holder})" in \
+                str(refused.value)
+        assert main.service.ready.is_set() and not main.task.done()
+    finally:
+        await main.stopped()
+
+
+async def test_a_banned_accounts_chats_move_to_the_account_with_room(fake, backend, settings):
+    from bot.archive import Archive
+    from tests.conftest import eventually
+
+    # polled every second: the ban is met at the next look at a chat
+    channels, main_settings, spare_settings = _two_accounts(fake, settings, chats=4, cap=2, spare_cap=4,
+                                                            catchup_interval=1.0)
+    main = await Worker(main_settings, fake).started()
+    spare = await Worker(spare_settings, fake).started()
+    archive = await Archive.open(settings.archive_location)
+    try:
+        await eventually(lambda: len(main.chats()) == 2 and len(spare.chats()) == 2, "the chats to be split")
+        held = {c for c in channels if c.marked_id in main.chats()}
+        fake.ban("main")
+        await eventually(lambda: {c.marked_id for c in channels} <= spare.chats(), "spare to serve main's chats")
+        await asyncio.wait_for(main.task, 30)  # main's worker stops by itself: its account can do nothing
+        post = fake.post(next(iter(held)), f"{MATCHING} (після бану)")
+        await eventually(lambda: archive.message(post.peer_id.channel_id and next(iter(held)).marked_id, post.id),
+                         "the post to be archived by spare")
+        moves = await assignments.recent_moves(archive)
+        assert {(m.from_account, m.to_account) for m in moves[:2]} == {("main", "spare")}
+        assert all(m.reason.startswith("main is banned") for m in moves[:2])
+        rows, now = await leases.load(archive)
+        assert {r.name: account_state(r, now) for r in rows} == {"main": "banned", "spare": "active"}
+    finally:
+        await archive.close()
+        for worker in (main, spare):
+            if not worker.task.done():
+                await worker.stopped()
+
+
+async def test_pinned_chats_go_to_their_account_even_when_another_started_first(fake, backend, settings):
+    from tests.conftest import eventually
+
+    channels, main_settings, spare_settings = _two_accounts(
+        fake, settings, chats=3, cap=5, account_pins=(("@city_0", "spare"), ("t.me/city_2", "spare")))
+    main = await Worker(main_settings, fake).started()
+    try:
+        # spare is not running yet: nothing is left unread meanwhile
+        assert main.chats() == {c.marked_id for c in channels}
+        spare = await Worker(spare_settings, fake).started()
+        try:
+            pinned = {channels[0].marked_id, channels[2].marked_id}
+            await eventually(lambda: spare.chats() == pinned and main.chats() == {channels[1].marked_id},
+                             "the pinned chats to move to spare")
+        finally:
+            await spare.stopped()
+    finally:
+        await main.stopped()
