@@ -14,8 +14,11 @@ The rules, in order:
 - every other chat (new, or left by an account that is logged out, banned, stopped, or whose
   worker stopped renewing its lease) goes to the serving account with the fewest chats that
   has room under its cap (ties by name); a spare account with no chats is a warm standby;
-- when no account has room, a chat keeps the assignment it had (its account may return) or
-  stays unassigned, and `unplaced` says which.
+- when no account has room, a chat still goes to a serving account (the one it had, else the
+  one with the fewest chats), over its cap: the chat plan reads it from history only, as for
+  one account with too many chats, `unplaced` says which, and an account with room that
+  comes later takes it (an assignment over the cap is not kept). Nothing configured goes
+  unread while any account serves.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ class Move:
 class Plan:
     assignment: dict[str, str] = field(default_factory=dict)  # source → account
     moves: list[Move] = field(default_factory=list)
-    unplaced: list[str] = field(default_factory=list)  # chats no serving account has room for
+    unplaced: list[str] = field(default_factory=list)  # chats served over a cap: no account has room
 
     def chats_of(self, account: str) -> list[str]:
         return [source for source, name in self.assignment.items() if name == account]
@@ -52,7 +55,7 @@ class Plan:
 def assign(sources: Iterable[str], accounts: Mapping[str, Account], current: Mapping[str, str],
            pins: Mapping[str, str]) -> Plan:
     """The assignment of `sources` (in the configured order) given the accounts' state, the
-    assignment in force and the pins. Chats no longer configured are left out."""
+    assignment in force (oldest first) and the pins. Chats no longer configured are left out."""
     sources = list(dict.fromkeys(sources))
     serving = {name: a for name, a in accounts.items() if a.serving}
     load = {name: 0 for name in serving}
@@ -79,7 +82,11 @@ def assign(sources: Iterable[str], accounts: Mapping[str, Account], current: Map
         else:
             pinned_away.add(source)
             placing.append((source, f"pinned to {pin}, but {why_left(pin)}"))
-    for source in sources:
+    # oldest assignments first: when an account is over its cap, its newest chats move, and
+    # the ones it has long served (joined, with their pts) stay
+    configured = set(sources)
+    by_age = [s for s in current if s in configured] + [s for s in sources if s not in current]
+    for source in by_age:
         if source in plan.assignment or source in pinned_away:
             continue
         held_by = current.get(source)
@@ -94,12 +101,20 @@ def assign(sources: Iterable[str], accounts: Mapping[str, Account], current: Map
             load[held_by] += 1
     for source, reason in placing:
         room = [name for name in serving if load[name] < serving[name].cap]
-        if not room:
+        if room:
+            chosen = min(room, key=lambda name: (load[name], name))
+        else:
             plan.unplaced.append(source)
-            if source in current:
-                plan.assignment[source] = current[source]  # it may return; nobody else can take it
-            continue
-        chosen = min(room, key=lambda name: (load[name], name))
+            held_by = current.get(source)
+            if held_by in serving:
+                chosen = held_by  # over its cap, as before: nobody has room for it
+            elif serving:
+                chosen = min(serving, key=lambda name: (load[name], name))
+                reason = f"{reason}; no account has room, so it is read from history only"
+            else:
+                if held_by is not None:
+                    plan.assignment[source] = held_by  # nobody serves at all: it waits for its account
+                continue
         load[chosen] += 1
         plan.assignment[source] = chosen
         if current.get(source) != chosen:

@@ -45,17 +45,24 @@ async def settle(archive: Archive, decide: Decide) -> tuple[Plan, datetime]:
                ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at""",
             {"kind": LOCK, "now": iso(now)})
         current = {r.source: r.account for r in
-                   (await db.execute("SELECT source, account FROM chat_assignments")).fetchall()}
+                   (await db.execute("SELECT source, account FROM chat_assignments ORDER BY seq")).fetchall()}
         plan = decide(current, await leases_in(db, ACCOUNT), now)
         gone = [source for source in current if source not in plan.assignment]
         if gone:
             await db.execute("DELETE FROM chat_assignments WHERE source IN :gone", {"gone": gone})
+        # seq orders the assignments, oldest first (moments of one second would tie); the
+        # lock above makes MAX + 1 safe
+        last = (await db.execute("SELECT COALESCE(MAX(seq), 0) FROM chat_assignments")).scalar()
         changed = [{"source": source, "account": account, "now": iso(now)}
                    for source, account in plan.assignment.items() if current.get(source) != account]
+        for n, row in enumerate(changed, start=1):
+            row["seq"] = last + n
         if changed:
             await db.executemany(
-                """INSERT INTO chat_assignments (source, account, assigned_at) VALUES (:source, :account, :now)
-                   ON CONFLICT (source) DO UPDATE SET account = excluded.account, assigned_at = excluded.assigned_at""",
+                """INSERT INTO chat_assignments (source, account, assigned_at, seq)
+                   VALUES (:source, :account, :now, :seq)
+                   ON CONFLICT (source) DO UPDATE SET account = excluded.account,
+                       assigned_at = excluded.assigned_at, seq = excluded.seq""",
                 changed)
         if plan.moves:
             await db.executemany(

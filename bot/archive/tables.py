@@ -359,6 +359,7 @@ chat_assignments = sa.Table(
     sa.Column('source', sa.Text(), primary_key=True, autoincrement=False),
     sa.Column('account', sa.Text(), nullable=False),
     sa.Column('assigned_at', Moment(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),  # the order assignments were made in
 )
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from bot import heartbeat
+from bot.commands.accounts import account_lines, collect_from as collect_accounts
 from bot.archive import Archive, iso
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
@@ -45,6 +46,7 @@ async def collect(settings) -> dict:
         limits = {"plan": await plan_progress(archive, settings.chats), "flood_waits": await flood_waits(archive)}
         joined = await memberships(archive)
         coverage = await load_coverage(archive)
+        accounts = await collect_accounts(archive, settings)
     now = datetime.now(zone)
     rows = []
     for chat in chats:
@@ -74,7 +76,7 @@ async def collect(settings) -> dict:
     names = {c.chat_id: c.title or c.source for c in chats}
     return {"time_zone": str(zone), "service": service, "chats": rows, "totals": totals, "media": media,
             "digest": digest, "coverage": summary_line(summary, names, zone), **limits,
-            "join_rate": settings.rate_join}
+            "join_rate": settings.rate_join, "accounts": accounts}
 
 
 def _coverage(row, now: datetime, zone) -> dict | None:
@@ -110,7 +112,15 @@ def render(report: dict) -> str:
     out.append(_media_line(report["media"]))
     out.extend(_digest_lines(report["digest"]))
     out.extend(_limit_lines(report["plan"], report["flood_waits"], report["join_rate"]))
+    out.extend(_account_lines(report["accounts"]))
     return "\n".join(out)
+
+
+def _account_lines(accounts: dict) -> list[str]:
+    """Accounts, and the chats that moved between them, once there is more than one or any moved."""
+    if len(accounts["accounts"]) <= 1 and not accounts["moves"] and not accounts["unassigned"]:
+        return []
+    return ["", *account_lines(accounts)]
 
 
 def _media_line(media: dict) -> str:

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("source", sa.Text, primary_key=True, autoincrement=False),
         sa.Column("account", sa.Text, nullable=False),
         sa.Column("assigned_at", Moment, nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),  # the order assignments were made in
     )
     # every move of a chat between accounts, with why: shown by `dozor status`
     op.create_table(
