@@ -384,3 +384,25 @@ async def test_pinned_chats_go_to_their_account_even_when_another_started_first(
             await spare.stopped()
     finally:
         await main.stopped()
+
+
+async def test_dozor_accounts_shows_chats_cap_state_worker_and_the_moves(archive, backend, settings):
+    from bot.commands.accounts import collect, render
+
+    configured = replace(_settings(settings, "main"), accounts=("main", "spare", "later"), channel_cap=3)
+    main, spare = Coordinator(archive, configured), Coordinator(archive, replace(configured, account="spare"))
+    for worker in (main, spare):
+        await worker.take()
+        await worker.signed_in()
+    await main.settle()
+    await spare.settle()
+    await leases.set_state(archive, "main", LOGGED_OUT, "AUTH_KEY_UNREGISTERED: the account was logged out")
+    await spare.settle()
+    report = await collect(configured)
+    shown = {a["name"]: (a["state"], a["chats"], a["cap"], a["holder"]) for a in report["accounts"]}
+    assert shown == {"main": ("logged out", 0, 3, main.holder), "spare": ("active", 4, 3, spare.holder),
+                     "later": ("never started", 0, 3, None)}
+    assert report["unassigned"] == []  # the fourth is served over spare's cap, from history only
+    text = render(report)
+    assert "main: AUTH_KEY_UNREGISTERED: the account was logged out" in text
+    assert "main → spare (main is logged out (AUTH_KEY_UNREGISTERED: the account was logged out))" in text
