@@ -68,10 +68,24 @@ class _Deposed(Exception):
 
 async def run_accounts(settings: Settings, accounts: list[str], stop: asyncio.Event, **options) -> None:
     """One Service per account in this process, sharing nothing but the database; `stop`
-    stops them all. An account that can serve no more (logged out, banned) stops alone."""
+    stops them all. An account that can serve no more (logged out, banned, or refused at
+    start) stops alone while the others go on; NotLoggedIn only once every account met it."""
+    refused: list[NotLoggedIn] = []
+
+    async def serve(name: str) -> None:
+        try:
+            await Service(replace(settings, account=name), **options).run(stop)
+        except NotLoggedIn as error:
+            if len(accounts) == 1:
+                raise
+            log.error("account %s: %s; the other accounts go on", name, error)
+            refused.append(error)
+
     async with asyncio.TaskGroup() as tasks:
         for name in accounts:
-            tasks.create_task(Service(replace(settings, account=name), **options).run(stop), name=f"account {name}")
+            tasks.create_task(serve(name), name=f"account {name}")
+    if refused and len(refused) == len(accounts):
+        raise refused[0]
 
 
 class Service:
@@ -119,7 +133,15 @@ class Service:
         log.info("account %s: stopped cleanly", self.account)
 
     async def _connected(self, rules: RulesHolder, stop: asyncio.Event) -> None:
-        self.client = await _unless_stopped(open_authorised(self.settings, **self.client_options), stop)
+        try:
+            self.client = await _unless_stopped(open_authorised(self.settings, **self.client_options), stop)
+        except NotLoggedIn as error:
+            refused = getattr(error, "refused", None)
+            if refused is not None:
+                # Telegram refused the session itself: the account's chats go to the others
+                self.coordinator.account_state(refused.state, refused.reason)
+                await self.coordinator.tick()
+            raise
         if self.client is None:
             log.info("stopped while connecting")
             return

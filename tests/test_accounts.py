@@ -406,3 +406,27 @@ async def test_dozor_accounts_shows_chats_cap_state_worker_and_the_moves(archive
     text = render(report)
     assert "main: AUTH_KEY_UNREGISTERED: the account was logged out" in text
     assert "main → spare (main is logged out (AUTH_KEY_UNREGISTERED: the account was logged out))" in text
+
+
+async def test_one_process_runs_every_account_and_a_stop_ends_them_all(fake, settings):
+    from bot.archive import Archive
+    from bot.service import run_accounts
+    from tests.conftest import eventually
+
+    channels, main_settings, _ = _two_accounts(fake, settings, chats=4, cap=2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_accounts(main_settings, ["main", "spare"], stop,
+                                            client_options={"connection": fake.connection}, history_wait=0))
+    try:
+        await eventually(lambda: fake.channels_joined("main") == 2 and fake.channels_joined("spare") == 2,
+                         "both accounts to join their chats")
+        posts = [(c, fake.post(c, MATCHING)) for c in channels]
+        async with Archive.opened(settings.archive_location) as archive:
+            for channel, post in posts:
+                await eventually(lambda: archive.message(channel.marked_id, post.id), "every post to be archived")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    async with Archive.opened(settings.archive_location) as archive:
+        rows, now = await leases.load(archive)
+    assert {r.name: account_state(r, now) for r in rows} == {"main": "stopped", "spare": "stopped"}
