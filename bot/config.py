@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Any, Callable, Mapping, get_type_hints
@@ -37,6 +37,9 @@ MEDIA_KINDS = ("photo", "video", "round", "voice", "audio", "document", "gif", "
 SECRET_FIELDS = {"api_hash", "digest_bot_token"}
 # ours, but read by the test suite rather than by dozor (the PostgreSQL server the tests use)
 NOT_SETTINGS = {"DOZOR_TEST_DATABASE_URL"}
+# the account a Service serves unless told otherwise; its session keeps the first release's name
+MAIN_ACCOUNT = "main"
+ACCOUNT_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 OUR_PREFIXES = ("DOZOR_", "DIGEST_", "TG_", "MEDIA_", "DESK_", "SPIKE_", "WEB_")  # an unknown name with one of these is a typo
 
 
@@ -164,6 +167,48 @@ def _database_url(text: str) -> str:
     return text.strip()
 
 
+def account_name_problem(name: str) -> str | None:
+    """Why `name` cannot name an account (it becomes part of a file name), None when it can."""
+    if ACCOUNT_NAME.fullmatch(name):
+        return None
+    return f"{name!r} is not an account name: expected 1-32 of a-z, 0-9, _ and -, e.g. main or spare_2"
+
+
+def _accounts(text: str) -> tuple[str, ...]:
+    names = _list(text)
+    if not names:
+        raise ValueError(f"expected comma-separated account names such as {MAIN_ACCOUNT}, spare, got {text!r}")
+    for name in names:
+        if problem := account_name_problem(name):
+            raise ValueError(problem)
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"account {name!r} is listed twice")
+    return names
+
+
+def _pins(text: str) -> tuple[tuple[str, str], ...]:
+    """'@kyiv_news=main, t.me/odesa_chat=spare' → ((chat, account), …). An account unknown
+    here is allowed: it may run on another machine sharing the archive."""
+    pins, seen = [], {}
+    for entry in _list(text):
+        chat, equals, account = (part.strip() for part in entry.partition("="))
+        if not equals or not chat or not account:
+            raise ValueError(f"expected 'chat=account, chat=account', got {entry!r}")
+        try:
+            ref = parse_chat(chat, bare=True)
+        except ValueError as error:
+            raise ValueError(f"{entry!r}: {error}") from None
+        if problem := account_name_problem(account):
+            raise ValueError(f"{entry!r}: {problem}")
+        key = (ref.kind, ref.value.casefold() if ref.kind == "username" else ref.value)
+        if key in seen and seen[key] != account:
+            raise ValueError(f"{chat!r} is pinned to both {seen[key]!r} and {account!r}")
+        seen[key] = account
+        pins.append((chat, account))
+    return tuple(pins)
+
+
 def checked(parse: Callable[[str], Any] = str.strip, *, blank_is_unset: bool = True) -> BeforeValidator:
     """Parse the text of a variable; an empty value means "not set" unless that is an error.
     Numbers are left to pydantic (`parse` only strips them), bounded by Field constraints."""
@@ -222,6 +267,9 @@ ModelChoice = Annotated[str, checked(lambda t: t.strip().lower() if t.strip().lo
 Port = Annotated[int, *_whole(1, 65535)]
 Editors = Annotated[tuple[str, ...], checked(_editors)]
 Cities = Annotated[tuple[tuple[str, tuple[str, ...]], ...], checked(_cities)]
+Accounts = Annotated[tuple[str, ...], checked(_accounts)]
+Pins = Annotated[tuple[tuple[str, str], ...], checked(_pins)]
+LeaseSeconds = Annotated[float, checked(), Field(ge=30, le=86400, allow_inf_nan=False)]
 DatabaseUrl = Annotated[str | None, checked(_database_url)]
 
 
@@ -240,6 +288,11 @@ class Settings:
     # the archive: unset, a SQLite file in the storage directory; postgresql://… to share one
     # archive between workers and accounts (the password stays out of logs and `dozor config`)
     database_url: DatabaseUrl = var("DOZOR_DATABASE_URL", repr=False)
+    # accounts: the ones this machine runs (`dozor login --account NAME` each), chats pinned to
+    # one, and how long an account stays claimed by a worker that stopped renewing its lease
+    accounts: Accounts = var("DOZOR_ACCOUNTS", (MAIN_ACCOUNT,))
+    account_pins: Pins = var("DOZOR_ACCOUNT_PINS", ())
+    lease_seconds: LeaseSeconds = var("DOZOR_LEASE_SECONDS", 180.0)
     chats: Chats = var("DOZOR_CHATS", ())
     keep_all_chats: Chats = var("DOZOR_KEEP_ALL_CHATS", ())
     join_channels: YesNo = var("DOZOR_JOIN_CHANNELS", True)
@@ -284,10 +337,22 @@ class Settings:
     web_https: YesNo = var("WEB_HTTPS", False)
     # where the settings came from (not a setting): None when no file was read
     config_file: Path | None = field(default=None, compare=False)
+    # which account a Service serves (not a setting: `dozor run` makes one per account)
+    account: str = MAIN_ACCOUNT
 
     @property
     def session_path(self) -> Path:
-        return self.storage / "dozor.session"
+        """<storage>/dozor.session for the main account (where every install has kept it),
+        <storage>/dozor-NAME.session for the others."""
+        if problem := account_name_problem(self.account):
+            raise ValueError(problem)  # the name becomes a file name: no `../`
+        if self.account == MAIN_ACCOUNT:
+            return self.storage / "dozor.session"
+        return self.storage / f"dozor-{self.account}.session"
+
+    def session_path_of(self, account: str) -> Path:
+        """Where `account`'s session is kept in this storage directory."""
+        return replace(self, account=account).session_path
 
     @property
     def archive_path(self) -> Path:
@@ -338,6 +403,8 @@ class Settings:
             elif f.name in SECRET_FIELDS and value:
                 text = str(value)
                 value = "*" * 8 + text[-2:] if len(text) > 6 else "*" * 8
+            elif f.name == "account_pins":
+                value = ", ".join(f"{chat}={account}" for chat, account in value)
             elif f.name == "spike_cities":
                 value = "; ".join(f"{city}: {', '.join(chats)}" for city, chats in value)
             elif isinstance(value, tuple):
