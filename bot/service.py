@@ -45,6 +45,7 @@ from bot.media import run_media
 from bot.media.worker import Claims
 from bot.model import Chat
 from bot.rules_reload import RulesHolder
+from bot.telegram.account_state import AccountState
 from bot.telegram.client import NotLoggedIn, account_name, open_authorised
 from bot.telegram.desk import run_desk
 from bot.telegram.connection import ConnectionWatch
@@ -131,6 +132,10 @@ class Service:
             finally:
                 await self.archive.close()
         log.info("account %s: stopped cleanly", self.account)
+        if self.coordinator is not None and self.coordinator.refused is not None:
+            # the account can do nothing until someone acts: say so, as at start-up
+            state, reason = self.coordinator.refused
+            raise NotLoggedIn(self.settings.session_path, self.account, refused=AccountState(state, reason))
 
     async def _connected(self, rules: RulesHolder, stop: asyncio.Event) -> None:
         try:

@@ -350,7 +350,11 @@ async def test_a_banned_accounts_chats_move_to_the_account_with_room(fake, backe
         held = {c for c in channels if c.marked_id in main.chats()}
         fake.ban("main")
         await eventually(lambda: {c.marked_id for c in channels} <= spare.chats(), "spare to serve main's chats")
-        await asyncio.wait_for(main.task, 30)  # main's worker stops by itself: its account can do nothing
+        # main's worker stops by itself, saying why: its account can do nothing
+        from bot.telegram.client import NotLoggedIn
+
+        with pytest.raises(NotLoggedIn, match="account main cannot be used"):
+            await asyncio.wait_for(main.task, 30)
         post = fake.post(next(iter(held)), f"{MATCHING} (після бану)")
         await eventually(lambda: archive.message(post.peer_id.channel_id and next(iter(held)).marked_id, post.id),
                          "the post to be archived by spare")

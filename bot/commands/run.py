@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from bot import logs
 from bot.config import ConfigError, Settings, account_name_problem, load_settings
-from bot.service import Service
+from bot.service import Service, run_accounts
 from bot.telegram.client import NoSession
 
 HELP = "run the monitoring service (needs a session from `dozor login`)"
@@ -52,14 +52,11 @@ def accounts_to_run(settings: Settings, chosen: str | None) -> list[str]:
 
 
 async def _run_accounts(settings: Settings, accounts: list[str]) -> None:
-    """One Service per account, all stopped by the same signal."""
+    """One Service per account (bot.service.run_accounts), all stopped by the same signal."""
     if len(accounts) == 1:
         await _run(Service(replace(settings, account=accounts[0])))
         return
-    stop = _stop_on_signals()
-    async with asyncio.TaskGroup() as tasks:
-        for name in accounts:
-            tasks.create_task(Service(replace(settings, account=name)).run(stop), name=f"account {name}")
+    await run_accounts(settings, accounts, _stop_on_signals())
 
 
 async def _run(service: Service) -> None:
