@@ -345,6 +345,8 @@ class Service:
     async def _start(self) -> None:
         log.info("account %s: signed in as %s", self.account, await account_name(self.client))
         await self.coordinator.signed_in()
+        # elected before the chats are set up, so the editors' desk listens while they are
+        await self.coordinator.elect()
         await self.coordinator.settle()
         self.coordinator.changed.clear()
         # before subscribing: the plan counts the account's channels against its cap from them

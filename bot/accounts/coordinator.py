@@ -196,11 +196,12 @@ class Coordinator:
         if self.refused is not None:
             self.stopping.set()
             return
-        await self._elect()
+        await self.elect()
         self.ticks += 1
 
-    async def _elect(self) -> None:
-        if not self.editors_wanted:
+    async def elect(self) -> None:
+        """Take or renew the editors' lease if nobody else holds it; `leading` follows."""
+        if not self.editors_wanted or self.refused is not None:
             return
         lease, _ = await lease_rows.take(self.archive, ROLE, EDITORS, self.holder, self.seconds)
         if lease.holder == self.holder and not self.leading.is_set():
