@@ -297,6 +297,15 @@ async def test_two_workers_split_the_chats_fetch_each_file_once_send_one_digest_
         moves = await assignments.recent_moves(archive)
         assert {(m.from_account, m.to_account, m.reason) for m in moves[:len(left)]} == \
             {("main", "spare", "main was stopped")}
+        # coverage showed the gap while nobody read those chats, and spare's catch-up repaired it
+        from bot.archive.coverage import load_coverage
+        from bot.coverage import gap_open
+
+        async def repaired() -> bool:
+            rows = await load_coverage(archive, [c.marked_id for c in left])
+            return all(r.gap_found_at is not None and not gap_open(r) for r in rows.values())
+
+        await eventually(repaired, "the gap of the moved chats to be repaired")
     finally:
         await archive.close()
         for worker in (main, spare):
