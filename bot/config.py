@@ -369,7 +369,10 @@ class Settings:
 
     @property
     def lock_path(self) -> Path:
-        return self.storage / "dozor.lock"
+        """The account's lock (bot/lock.py): dozor.lock for main, as before; dozor-NAME.lock."""
+        from bot.lock import account_lock_path
+
+        return account_lock_path(self.storage, self.account)
 
     @property
     def request_rates(self) -> dict[str, float]:

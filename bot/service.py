@@ -40,7 +40,7 @@ from bot.digest.sender import run_digests
 from bot.heartbeat import beating
 from bot.ingest import Ingestor
 from bot.digest.schedule import next_time
-from bot.lock import StorageLock, account_lock_path
+from bot.lock import StorageLock
 from bot.media import run_media
 from bot.media.worker import Claims
 from bot.model import Chat
@@ -165,7 +165,7 @@ class Service:
     async def _alive(self) -> AsyncIterator[None]:
         """Hold the storage lock and, while it is held, write the heartbeat `dozor status` reads,
         from before connecting: Telegram out of reach at start-up is an outage too."""
-        lock = StorageLock(account_lock_path(self.settings.storage, self.account), account=self.account)
+        lock = StorageLock(self.settings.lock_path, account=self.account)
         with lock, ConnectionWatch() as self.connection:
             async with beating(self.settings.storage, telegram=lambda: self.connection,
                                archive=lambda: self.archive):

@@ -443,3 +443,16 @@ async def test_one_process_runs_every_account_and_a_stop_ends_them_all(fake, set
     async with Archive.opened(settings.archive_location) as archive:
         rows, now = await leases.load(archive)
     assert {r.name: account_state(r, now) for r in rows} == {"main": "stopped", "spare": "stopped"}
+
+
+def test_each_account_has_its_own_storage_lock(settings):
+    from bot.lock import AlreadyRunning, StorageLock
+
+    spare = replace(settings, account="spare")
+    assert settings.lock_path.name == "dozor.lock" and spare.lock_path.name == "dozor-spare.lock"
+    with StorageLock(settings.lock_path), StorageLock(spare.lock_path, account="spare"):
+        # `dozor login --account spare` or a worker for spare beside a running main: allowed;
+        # a second one for spare is not
+        with pytest.raises(AlreadyRunning, match="already running for account spare"):
+            with StorageLock(spare.lock_path, account="spare"):
+                pass
