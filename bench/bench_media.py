@@ -67,7 +67,7 @@ async def one_run(size: int, trace: bool) -> dict:
         message = fake.post(news, "ТЦК", media=fake.document(data, video=True, duration=600, w=1920, h=1080))
         del data  # the offline Telegram keeps its own copy
         client = await open_authorised(settings, connection=fake.connection)
-        archive = await Archive.open(settings.archive_path)
+        archive = await Archive.open(settings.archive_location)
         try:
             chat = to_chat(await client.get_entity("kyiv_news"))
             await archive.save_chat(chat)

@@ -26,6 +26,8 @@ from pydantic import BeforeValidator, Field, ValidationError, create_model
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.archive.database import UnknownDatabase, database_url
+from bot.archive.database import describe as describe_database
 from bot.chat_refs import parse_chat
 from bot.telegram.budget import DEFAULT_RATES
 
@@ -33,6 +35,8 @@ DEFAULT_CONFIG = Path("config.env")
 EXAMPLE_CONFIG = "config.example.env"
 MEDIA_KINDS = ("photo", "video", "round", "voice", "audio", "document", "gif", "sticker")
 SECRET_FIELDS = {"api_hash", "digest_bot_token"}
+# ours, but read by the test suite rather than by dozor (the PostgreSQL server the tests use)
+NOT_SETTINGS = {"DOZOR_TEST_DATABASE_URL"}
 OUR_PREFIXES = ("DOZOR_", "DIGEST_", "TG_", "MEDIA_", "DESK_", "SPIKE_", "WEB_")  # an unknown name with one of these is a typo
 
 
@@ -151,6 +155,15 @@ def _cities(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(cities)
 
 
+def _database_url(text: str) -> str:
+    """postgresql://user:password@host:port/database — the shared archive (unset: SQLite)."""
+    try:
+        database_url(text.strip())
+    except UnknownDatabase as error:
+        raise ValueError(f"expected postgresql://user@host/database, got {error}") from None
+    return text.strip()
+
+
 def checked(parse: Callable[[str], Any] = str.strip, *, blank_is_unset: bool = True) -> BeforeValidator:
     """Parse the text of a variable; an empty value means "not set" unless that is an error.
     Numbers are left to pydantic (`parse` only strips them), bounded by Field constraints."""
@@ -209,6 +222,7 @@ ModelChoice = Annotated[str, checked(lambda t: t.strip().lower() if t.strip().lo
 Port = Annotated[int, *_whole(1, 65535)]
 Editors = Annotated[tuple[str, ...], checked(_editors)]
 Cities = Annotated[tuple[tuple[str, tuple[str, ...]], ...], checked(_cities)]
+DatabaseUrl = Annotated[str | None, checked(_database_url)]
 
 
 def var(variable: str, default: Any = None, **options) -> Any:
@@ -223,6 +237,9 @@ class Settings:
     api_id: ApiId = var("TG_API_ID")
     api_hash: Text = var("TG_API_HASH", repr=False)  # secrets never reach a log via repr
     storage: Directory = var("DOZOR_STORAGE", Path("storage"))
+    # the archive: unset, a SQLite file in the storage directory; postgresql://… to share one
+    # archive between workers and accounts (the password stays out of logs and `dozor config`)
+    database_url: DatabaseUrl = var("DOZOR_DATABASE_URL", repr=False)
     chats: Chats = var("DOZOR_CHATS", ())
     keep_all_chats: Chats = var("DOZOR_KEEP_ALL_CHATS", ())
     join_channels: YesNo = var("DOZOR_JOIN_CHANNELS", True)
@@ -277,6 +294,11 @@ class Settings:
         return self.storage / "archive.sqlite3"
 
     @property
+    def archive_location(self) -> Path | str:
+        """Where the archive is: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.database_url or self.archive_path
+
+    @property
     def media_dir(self) -> Path:
         return self.storage / "media"
 
@@ -311,7 +333,9 @@ class Settings:
             if "variable" not in f.metadata:
                 continue
             value = getattr(self, f.name)
-            if f.name in SECRET_FIELDS and value:
+            if f.name == "database_url" and value:
+                value = describe_database(value)
+            elif f.name in SECRET_FIELDS and value:
                 text = str(value)
                 value = "*" * 8 + text[-2:] if len(text) > 6 else "*" * 8
             elif f.name == "spike_cities":
@@ -387,7 +411,7 @@ def _config_file(config: Path | None) -> Path | None:
 def _refuse_unknown(values: Mapping[str, object], where: str) -> None:
     """A name we do not know is a typo: the setting it meant would silently keep its default."""
     for name in values:
-        if name in VARIABLES:
+        if name in VARIABLES or name in NOT_SETTINGS:
             continue
         close = difflib.get_close_matches(name, VARIABLES, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else f"; known settings are listed in {EXAMPLE_CONFIG}"

@@ -76,7 +76,7 @@ class Service:
             if not settings.session_path.exists():
                 raise NotLoggedIn(settings.session_path)
             rules = await asyncio.to_thread(RulesHolder.load, settings.keywords)
-            self.archive = await Archive.open(settings.archive_path)
+            self.archive = await Archive.open(settings.archive_location)
             try:
                 self.client = await _unless_stopped(open_authorised(settings, **self.client_options), stop)
                 if self.client is None:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Awaitable, Callable
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 
 from bot.archive import Archive
+from bot.archive.database import describe as describe_database
 from bot.config import OUR_PREFIXES, Settings
 from bot.service import Service
 from bot.telegram.budget import DEFAULT_RATES
@@ -19,6 +24,61 @@ from tests.telegram_fake import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_KEYWORDS = ROOT / "keywords.example.toml"
+# read before any test clears the environment: where the PostgreSQL tests run
+POSTGRES = os.environ.get("DOZOR_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "both_backends: run the test on SQLite and on PostgreSQL (settings and "
+                                       "archive point at the backend)")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    # a marked test gets the parametrised `backend` fixture as if it had asked for it
+    if metafunc.definition.get_closest_marker("both_backends") and "backend" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("backend")
+
+
+@functools.cache
+def _postgres_refusal() -> str | None:
+    """Why the PostgreSQL tests cannot run here, or None when the server answers."""
+    try:
+        with psycopg.connect(POSTGRES, connect_timeout=5):
+            return None
+    except psycopg.Error as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return (f"PostgreSQL tests skipped: no server answers at {describe_database(POSTGRES)} ({first}); "
+                "set DOZOR_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, tmp_path: Path) -> Path | str:
+    """Where an archive lives: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield tmp_path / "storage" / "archive.sqlite3"
+        return
+    refusal = _postgres_refusal()
+    if refusal:
+        pytest.skip(refusal)
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        url = sa.make_url(POSTGRES).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+async def archive(backend: Path | str):
+    """An archive on each backend, opened and migrated as the service opens it."""
+    opened = await Archive.open(backend)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 async def eventually(condition: Callable[[], Awaitable[bool] | bool], what: str, limit: float = 30.0) -> None:
@@ -51,12 +111,15 @@ def fake() -> FakeTelegram:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake: FakeTelegram) -> Settings:
+def settings(request, tmp_path: Path, fake: FakeTelegram) -> Settings:
     storage = tmp_path / "storage"
-    storage.mkdir()
+    storage.mkdir(exist_ok=True)
     fake.authorise_session(str(storage / "dozor.session"))
+    # a test on both backends puts its archive on the backend of the run
+    location = request.getfixturevalue("backend") if "backend" in request.fixturenames else None
     return Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage, keywords=EXAMPLE_KEYWORDS,
-                    catchup_interval=3600, **UNPACED)
+                    catchup_interval=3600, database_url=location if isinstance(location, str) else None,
+                    **UNPACED)
 
 
 # a budget that never holds a test back (tests of the budget set their own rates)
@@ -109,7 +172,7 @@ def run_service(settings: Settings, fake: FakeTelegram):
 
 @contextlib.asynccontextmanager
 async def archive_of(settings: Settings):
-    archive = await Archive.open(settings.archive_path)
+    archive = await Archive.open(settings.archive_location)
     try:
         yield archive
     finally:

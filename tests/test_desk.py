@@ -177,7 +177,7 @@ async def test_digest_on_demand_leaves_the_scheduled_digest_whole_and_replies_be
     people = People(fake)
     settings = replace(settings, digest_chat="@editors_room", editors=("@anna_ed",), digest_time=time(9, 0),
                        digest_tz=KYIV)
-    archive = await Archive.open(settings.archive_path)
+    archive = await Archive.open(settings.archive_location)
     try:
         for chat in (NEWS, CITY):
             await archive.save_chat(chat)

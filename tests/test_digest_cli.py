@@ -22,7 +22,7 @@ def env_for(settings) -> dict[str, str]:
 async def seed(settings) -> None:
     now = datetime.now(UTC)
     ended = latest_period(now, "daily", settings.digest_time, settings.digest_tz)
-    archive = await Archive.open(settings.archive_path)
+    archive = await Archive.open(settings.archive_location)
     try:
         await archive.save_chat(NEWS)
         earlier = "Учора: бусифікація біля вокзалу"

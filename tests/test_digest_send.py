@@ -61,7 +61,7 @@ class World:
             self.editors.members.add(self.telegram.bot.id)
 
     async def open(self) -> None:
-        self.archive = await Archive.open(self.settings.archive_path)
+        self.archive = await Archive.open(self.settings.archive_location)
         for chat in (NEWS, CITY, PRIVATE):
             await self.archive.save_chat(chat)
 

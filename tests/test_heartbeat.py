@@ -48,7 +48,7 @@ async def test_status_says_whether_the_service_runs_and_is_connected(fake, run_s
 
 async def test_a_stale_heartbeat_means_the_service_is_not_running(settings, capsys):
     from bot.archive import Archive
-    await (await Archive.open(settings.archive_path)).close()
+    await (await Archive.open(settings.archive_location)).close()
     killed = datetime.now(timezone.utc) - timedelta(minutes=10)  # kill -9 leaves the last one behind
     heartbeat.write(settings.storage, {"pid": 1, "at": killed.isoformat(timespec="seconds"),
                                        "telegram": {"state": "connected"}, "archive": {}})

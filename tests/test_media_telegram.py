@@ -91,7 +91,7 @@ async def world(tmp_path):
     fake.authorise_session(str(storage / "dozor.session"))
     settings = Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage, **UNPACED)
     client = await open_authorised(settings, connection=fake.connection)
-    archive = await Archive.open(settings.archive_path)
+    archive = await Archive.open(settings.archive_location)
     try:
         yield World(fake, settings, client, archive)
     finally:
@@ -522,7 +522,7 @@ async def test_media_queued_before_a_restart_is_fetched_on_the_first_attempt(fak
     earlier.storage.mkdir()
     fake.authorise_session(str(earlier.session_path))
     client = await open_authorised(earlier, connection=fake.connection)
-    archive = await Archive.open(settings.archive_path)
+    archive = await Archive.open(settings.archive_location)
     try:
         await World(fake, earlier, client, archive).archive_posts(news, photo)
     finally:

@@ -1,42 +1,51 @@
 """The archive: the only place that speaks SQL.
 
-    archive = await Archive.open(Path("storage/archive.sqlite3"))
+    archive = await Archive.open(Path("storage/archive.sqlite3"))   # or "postgresql://…"
     await archive.ingest(chat, [(post, result)])   # one transaction; checkpoint moves after it
     await archive.close()
 
-One aiosqlite connection in WAL mode. Transactions are explicit and serialised by a lock,
-so two coroutines never interleave statements inside one transaction.
+SQLite (the embedded default) or PostgreSQL (one archive shared by several workers), through
+`bot/archive/database.py`. Transactions are explicit and serialised by a lock, so two
+coroutines of one process never interleave statements inside one transaction.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Iterable
 
-import aiosqlite
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError as DatabaseError  # what callers catch when a write is refused
 
+from bot.archive import database
+from bot.archive.database import Connection, Location, describe
 from bot.archive.schema import MIGRATIONS
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
 FAILURE_RETENTION = timedelta(days=30)  # how long a resolved failure is kept
 
+__all__ = ["Archive", "ArchiveError", "DatabaseError", "NoArchive", "IngestReport", "iso", "from_iso", "utcnow"]
+
 
 def iso(moment: datetime | None) -> str | None:
-    """UTC ISO 8601 text; sorting the text sorts the moments."""
+    """UTC ISO 8601 text: SQLite stores it as is (sorting the text sorts the moments) and
+    PostgreSQL casts it to timestamptz."""
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def from_iso(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+def from_iso(value: str | datetime | None) -> datetime | None:
+    """A stored moment as an aware UTC datetime: SQLite gives text, PostgreSQL a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -56,47 +65,54 @@ class ArchiveError(Exception):
 
 
 class NoArchive(ArchiveError):
-    def __init__(self, path: Path):
-        super().__init__(f"no archive at {path} yet: start the service with `dozor run`")
+    def __init__(self, location: Location):
+        super().__init__(f"no archive at {describe(location)} yet: start the service with `dozor run`")
+
+
+def _refuse_newer(location: Location, revision: str | None, legacy: int | None) -> None:
+    """An archive written by a newer dozor is never touched: its schema may mean other things."""
+    known = database.known_revisions()
+    if (revision is not None and revision not in known) or (legacy or 0) > len(MIGRATIONS):
+        raise ArchiveError(f"{describe(location)} was written by a newer dozor (schema {revision or legacy}, this "
+                           f"one knows up to {known[-1]}): use the dozor that runs the service")
 
 
 class Archive:
-    def __init__(self, db: aiosqlite.Connection, path: Path):
-        self.db = db
-        self.path = path
+    def __init__(self, engine: sa.ext.asyncio.AsyncEngine, location: Location):
+        self.engine = engine
+        self.location = location
+        self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
         self._lock = asyncio.Lock()
         # the last write refused (time, reason): a full disk refuses growth, yet small writes
         # may still pass, so a success does not clear it; the heartbeat tells how recent it is
         self.write_refused: tuple[datetime, str] | None = None
 
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None for a PostgreSQL archive."""
+        return None if database.is_url(self.location) else Path(self.location)
+
     @classmethod
-    async def open(cls, path: Path) -> "Archive":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists()
-        db = await aiosqlite.connect(path, isolation_level=None)
-        if fresh:
-            # the archive holds material about people at risk: owner-only
-            await asyncio.to_thread(os.chmod, path, 0o600)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit survives a power cut. Messages could be re-read from Telegram, but
-        # deletion marks, earlier versions and "digest sent" could not; the cost (about half the
-        # rate of one-message commits, still far above what chats post) is worth it
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        archive = cls(db, path)
-        await archive._migrate()
-        return archive
+    async def open(cls, location: Location) -> "Archive":
+        """Open (creating and migrating as needed) the archive at a SQLite path or a
+        postgresql:// URL."""
+        engine = await database.connect(location)
+        try:
+            _refuse_newer(location, *await database.schema_state(engine))
+            await database.migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, location)
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def opened(cls, path: Path, must_exist: bool = True) -> AsyncIterator["Archive"]:
+    async def opened(cls, location: Location, must_exist: bool = True) -> AsyncIterator["Archive"]:
         """For commands: the archive for the length of a block; NoArchive if there is none
         (a read-only command must not create an empty one)."""
-        if must_exist and not path.exists():
-            raise NoArchive(path)
-        archive = await cls.open(path)
+        if must_exist and not database.exists(location):
+            raise NoArchive(location)
+        archive = await cls.open(location)
         try:
             yield archive
         finally:
@@ -104,81 +120,66 @@ class Archive:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def opened_read_only(cls, path: Path) -> AsyncIterator["Archive"]:
-        """For commands that only read (status, search, media, digest --preview): SQLite's
-        mode=ro, no migration. A command line of another version must neither upgrade the
-        archive under a running service nor misread it, so a schema that differs from the
-        one this dozor knows is refused with what to do."""
-        if not path.exists():
-            raise NoArchive(path)
-        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    async def opened_read_only(cls, location: Location) -> AsyncIterator["Archive"]:
+        """For commands that only read (status, search, media, digest --preview): no write, no
+        migration (SQLite's mode=ro, PostgreSQL's read-only transactions). A command line of
+        another version must neither upgrade the archive under a running service nor misread
+        it, so a schema that differs from the one this dozor knows is refused with what to do."""
+        if not database.exists(location):
+            raise NoArchive(location)
+        engine = await database.connect(location, read_only=True)
         try:
-            db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA busy_timeout=5000")
-            (version,) = await (await db.execute("PRAGMA user_version")).fetchone()
-            if version > len(MIGRATIONS):
-                raise ArchiveError(f"{path} was written by a newer dozor (schema {version}, this one knows "
-                                   f"{len(MIGRATIONS)}): use the dozor that runs the service")
-            if version < len(MIGRATIONS):
-                raise ArchiveError(f"{path} has an older schema ({version}, this dozor knows {len(MIGRATIONS)}): "
-                                   "`dozor run` of this version upgrades it when it starts")
-            archive = cls(db, path)
-            yield archive
+            revision, legacy = await database.schema_state(engine)
+            if revision is None and not legacy:
+                raise NoArchive(location)
+            _refuse_newer(location, revision, legacy)
+            known = database.known_revisions()
+            if revision != known[-1]:
+                raise ArchiveError(f"{describe(location)} has an older schema ({revision or f'legacy {legacy}'}, "
+                                   f"this dozor knows {known[-1]}): `dozor run` of this version upgrades it when "
+                                   "it starts")
+            yield cls(engine, location)
         finally:
-            await db.close()
+            await engine.dispose()
 
     async def close(self) -> None:
         async with self._lock:
-            await self.db.close()
-
-    async def _migrate(self) -> None:
-        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
-        if version > len(MIGRATIONS):
-            raise ArchiveError(
-                f"{self.path} was written by a newer dozor (schema {version}, this one knows {len(MIGRATIONS)})"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript commits on its own; the version bump is inside the script so a
-            # crash half-way leaves the previous version recorded and the migration re-runs
-            await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            await self.engine.dispose()
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
             try:
-                # inside the try: cancelled while beginning must still roll back, or every
-                # later BEGIN fails with "cannot start a transaction within a transaction"
-                await self.db.execute("BEGIN IMMEDIATE")
-                yield self.db
+                async with self.engine.connect() as connection:
+                    async with connection.begin():
+                        yield Connection(connection)
             except BaseException as error:
                 self._note_refusal(error)
-                # always: a BEGIN cancelled on our side may still run in aiosqlite's thread, and
-                # requests run in order, so this ROLLBACK lands after it
-                with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active"
-                    await self.db.execute("ROLLBACK")
                 raise
-            else:
-                try:
-                    await self.db.execute("COMMIT")
-                except sqlite3.OperationalError as error:  # a full disk refuses the commit itself
-                    self._note_refusal(error)
-                    with contextlib.suppress(sqlite3.OperationalError):
-                        await self.db.execute("ROLLBACK")
-                    raise
 
     def _note_refusal(self, error: BaseException) -> None:
-        """Remember why the archive refused a write (disk full, I/O error), for the heartbeat."""
-        if isinstance(error, sqlite3.OperationalError):
-            self.write_refused = (utcnow(), str(error))
+        """Remember why the archive refused a write (disk full, I/O error, server gone), for
+        the heartbeat."""
+        if isinstance(error, sa.exc.OperationalError):
+            self.write_refused = (utcnow(), str(error.orig))
 
-    async def rows(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+    async def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[sa.Row]:
         """All rows of one read query (for the query modules of this package)."""
         async with self._lock:
-            return list(await self.db.execute_fetchall(sql, params))
+            async with self.engine.connect() as connection:
+                # a plain BEGIN: a read must not take SQLite's write lock (see database.py)
+                connection = await connection.execution_options(reading=True)
+                rows = (await Connection(connection).execute(sql, params)).fetchall()
+                await connection.rollback()
+                return list(rows)
 
-    async def row(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+    async def row(self, sql: str, params: dict[str, Any] | None = None) -> sa.Row | None:
         rows = await self.rows(sql, params)
         return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        row = await self.row(sql, params)
+        return row[0] if row else None
 
     # ---- chats -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+from bot.archive.database import exists as archive_exists
 from bot.classifier import ModelError, load_classifier
 from bot.classifier.examples import read_set
 from bot.classifier.sets import project_sets
@@ -60,7 +61,8 @@ def _suggestions(args: argparse.Namespace, rules) -> None:
     if classifier is None:
         print("\nThe model's suggestions: none, DOZOR_MODEL=off")
         return
-    texts = asyncio.run(_recent(settings.archive_path, args.days)) if settings.archive_path.exists() else []
+    texts = (asyncio.run(_recent(settings.archive_location, args.days))
+             if archive_exists(settings.archive_location) else [])
     print(f"\nThe model's most frequent suggestions where no rule fired "
           f"({len(texts)} messages archived in the last {args.days:g} days):")
     found = suggestions(classifier, rules, texts)

@@ -66,7 +66,7 @@ async def _preview(settings, args) -> int:
         period = period_for(settings, utcnow())
     else:
         period = so_far(settings, utcnow())
-    async with Archive.opened_read_only(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_location) as archive:
         parts = await build(settings, archive, period)
     if args.html:
         with open(args.html, "w", encoding="utf-8") as out:
@@ -87,7 +87,7 @@ async def _send(settings) -> int:
         print("dozor: DIGEST_CHAT is not set: name the editors' channel in config.env", file=sys.stderr)
         return 2
     period = period_for(settings, utcnow())
-    async with Archive.opened(settings.archive_path) as archive:
+    async with Archive.opened(settings.archive_location) as archive:
         return await _send_period(settings, archive, period)
 
 

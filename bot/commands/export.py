@@ -74,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _export(settings, out, selection, key):
-    async with Archive.opened_read_only(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_location) as archive:
         if selection.chat_id is not None:
             selection = replace(selection, chat_id=await _chat_id(archive, selection.chat_id))
         return await export(archive, settings.storage, out, selection, key)

@@ -63,5 +63,5 @@ def main(args: argparse.Namespace) -> int:
 async def _import(settings, rules, export, keep_all, username):
     # no store.prepare(): it removes half-written files, and the service may be downloading now
     store = MediaStore(settings.media_dir)
-    async with Archive.opened(settings.archive_path, must_exist=False) as archive:
+    async with Archive.opened(settings.archive_location, must_exist=False) as archive:
         return await import_export(archive, store, rules, export, keep_all, username)

@@ -15,6 +15,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bot.archive.database import exists as archive_exists
 from bot.commands.check import keywords_path
 from bot.config import load_settings
 from bot.matching import RulesError, load_rules, run_examples
@@ -81,12 +82,12 @@ def _label_mistakes(args: argparse.Namespace, rules) -> list:
 def archive_labels(args: argparse.Namespace) -> list:
     """The archive's labels in force as examples; none when there is no archive yet."""
     settings = load_settings(args.config)
-    if not settings.archive_path.exists():
+    if not archive_exists(settings.archive_location):
         return []
-    return asyncio.run(_archive_labels(settings.archive_path))
+    return asyncio.run(_archive_labels(settings.archive_location))
 
 
-async def _archive_labels(path: Path) -> list:
+async def _archive_labels(path) -> list:
     from bot.archive import Archive
     from bot.archive.labels import current_labels
     from bot.classifier.examples import from_labels

@@ -74,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     settings = load_settings(args.config)
     by = args.by or getpass.getuser()
-    label = asyncio.run(_label(settings.archive_path, chat, message_id, args.topic, _VERDICTS[args.verdict], by))
+    label = asyncio.run(_label(settings.archive_location, chat, message_id, args.topic, _VERDICTS[args.verdict], by))
     verdict = "is" if label.correct else "is not"
     print(f"labelled: message {message_id} of {chat if isinstance(chat, int) else '@' + chat} "
           f"{verdict} about {args.topic}")

@@ -45,12 +45,12 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def retry(settings, include_skipped: bool) -> int:
-    async with Archive.opened(settings.archive_path) as archive:
+    async with Archive.opened(settings.archive_location) as archive:
         return await queue.retry_failed(archive, include_skipped=include_skipped)
 
 
 async def collect(settings, limit: int) -> dict:
-    async with Archive.opened_read_only(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_location) as archive:
         counts = await queue.counts(archive)
         report = {"counts": counts, "limits": {"max_mb": settings.media_max_mb, "types": list(settings.media_types),
                                                "workers": settings.media_workers}}

@@ -59,5 +59,5 @@ def _local_time(text: str) -> datetime:
 
 
 async def _search(settings, words, topic, chat, since, until, limit):
-    async with Archive.opened_read_only(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_location) as archive:
         return await search(archive, words, topic=topic, chat_id=chat, since=since, until=until, limit=limit)

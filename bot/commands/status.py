@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
 async def collect(settings) -> dict:
     zone = settings.digest_tz
     midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    async with Archive.opened_read_only(settings.archive_path) as archive:
+    async with Archive.opened_read_only(settings.archive_location) as archive:
         chats = await archive.status(since=midnight)
         totals = await archive.totals()
         media = await media_queue.counts(archive)

@@ -13,6 +13,7 @@ import argparse
 import getpass
 import sys
 
+from bot.archive.database import exists as archive_exists
 from bot.config import load_settings
 from bot.web.accounts import AccountError, Accounts
 
@@ -67,8 +68,8 @@ def _serve(settings, accounts: Accounts) -> int:
     from bot.archive import NoArchive
     from bot.web.app import create_app
 
-    if not settings.archive_path.exists():
-        raise NoArchive(settings.archive_path)
+    if not archive_exists(settings.archive_location):
+        raise NoArchive(settings.archive_location)
     if not accounts.names():
         print("dozor web: no users yet; create one with `dozor web add-user NAME`", file=sys.stderr)
         return 2

@@ -130,7 +130,7 @@ def create_app(settings: Settings, accounts: Accounts | None = None) -> Starlett
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         # the viewer never writes the archive: opened read-only, never created or migrated
-        async with Archive.opened_read_only(settings.archive_path) as opened:
+        async with Archive.opened_read_only(settings.archive_location) as opened:
             app.state.archive = opened
             yield
 

@@ -1,0 +1,208 @@
+"""Where the archive lives and how it is spoken to: SQLite or PostgreSQL, through SQLAlchemy.
+
+    engine = await connect(Path("storage/archive.sqlite3"))            # the embedded default
+    engine = await connect("postgresql://dozor@db.example/dozor")      # shared by several workers
+    await migrate(engine)                                               # Alembic, both backends
+
+The query modules write their SQL once, as portable text with named parameters; SQLAlchemy
+renders each driver's parameter style, expands `IN :ids` lists, pools connections and runs
+the migrations. What cannot be shared (SQLite's pragmas and locking, PostgreSQL's lock for
+migrations) is confined to this module.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import weakref
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+Location = Path | str  # a SQLite file, or a postgresql:// URL
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# any fixed number: PostgreSQL's advisory lock serialises workers that migrate the same archive
+_MIGRATION_LOCK = 0x646F7A6F72
+
+
+class UnknownDatabase(ValueError):
+    pass
+
+
+def is_url(location: Location) -> bool:
+    return isinstance(location, str) and "://" in location
+
+
+def database_url(location: Location, read_only: bool = False) -> sa.URL:
+    """SQLAlchemy's URL for a SQLite path or a postgresql:// URL (psycopg 3 is the driver)."""
+    if not is_url(location):
+        path = Path(location).resolve()
+        if read_only:
+            # mode=ro: a command that only reads must never create, migrate or lock the file
+            return sa.make_url(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
+        return sa.make_url(f"sqlite+aiosqlite:///{path}")
+    try:
+        url = sa.make_url(location)
+    except sa.exc.ArgumentError:
+        raise UnknownDatabase(f"not a database URL: {describe(location)}") from None
+    if url.get_backend_name() != "postgresql":
+        raise UnknownDatabase(f"{describe(location)}: only postgresql:// URLs are supported (or no URL: SQLite)")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def describe(location: Location) -> str:
+    """The location for messages and logs: a path, or a URL without its password."""
+    if not is_url(location):
+        return str(location)
+    try:
+        return sa.make_url(location).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "the URL given (malformed)"
+
+
+def exists(location: Location) -> bool:
+    """Whether there is an archive to read (a PostgreSQL database is asked in `schema_state`)."""
+    return is_url(location) or Path(location).exists()
+
+
+async def connect(location: Location, read_only: bool = False) -> AsyncEngine:
+    url = database_url(location, read_only)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, Path(location), read_only)
+    if read_only:
+        # kept beside any options the URL carries (a search_path, say)
+        options = " ".join(filter(None, [url.query.get("options"), "-c default_transaction_read_only=on"]))
+        url = url.update_query_dict({"options": options})
+    # pre-ping: a worker outlives network drops and server restarts; a dead pooled
+    # connection is replaced before use instead of failing the transaction
+    return create_async_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: sa.URL, path: Path, read_only: bool) -> AsyncEngine:
+    fresh = not read_only and not path.exists()
+    if fresh:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # one connection: the archive serialises its transactions, and WAL wants a long-lived one
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _set_up(dbapi_connection, _record) -> None:
+        # SQLAlchemy's documented recipe: let the archive say BEGIN itself (below), so a write
+        # transaction takes the write lock at its start instead of failing half-way
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit survives a power cut. Messages could be re-read from Telegram, but
+            # deletion marks, earlier versions and "digest sent" could not; the cost (about half the
+            # rate of one-message commits, still far above what chats post) is worth it
+            cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+        if fresh and path.exists() and (path.stat().st_mode & 0o777) != 0o600:
+            # the archive holds material about people at risk: owner-only
+            os.chmod(path, 0o600)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection) -> None:
+        reading = read_only or connection.get_execution_options().get("reading", False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Connection:
+    """One connection inside a transaction; statements are portable SQL text with named
+    parameters. A list, tuple or set parameter expands (`WHERE id IN :ids`)."""
+
+    def __init__(self, connection: AsyncConnection):
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    async def execute(self, sql: str, params: dict[str, Any] | None = None) -> sa.CursorResult:
+        params = params or {}
+        return await self.connection.execute(_statement(sql, _expanding(params)), params)
+
+    async def executemany(self, sql: str, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            await self.connection.execute(_statement(sql, _expanding(rows[0])), rows)
+
+
+def _expanding(params: dict[str, Any]) -> frozenset[str]:
+    return frozenset(name for name, value in params.items() if isinstance(value, (list, tuple, set, frozenset)))
+
+
+@functools.lru_cache(maxsize=2048)
+def _statement(sql: str, expanding: frozenset[str]) -> sa.TextClause:
+    # parsed once per statement text: the service runs the same few hundred statements
+    statement = sa.text(sql)
+    if expanding:
+        statement = statement.bindparams(*(sa.bindparam(name, expanding=True) for name in expanding))
+    return statement
+
+
+# ---- migrations ---------------------------------------------------------------------------
+
+def _config(connection: sa.Connection | None):
+    from alembic.config import Config  # only where the schema is checked or changed: commands start faster
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the archive to the newest schema. On SQLite an archive older than the Alembic
+    revisions is first brought to legacy migration 17 by the first revision itself."""
+    from alembic import command
+
+    # Alembic keeps its running context in module globals: one migration at a time per process
+    lock = _migrating.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock, engine.connect() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            # other processes: the first to come migrates, the others then find nothing to do
+            await connection.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
+            await connection.commit()
+        else:
+            # SQLite's BEGIN IMMEDIATE does the same; a long migration must not time the others out
+            await connection.exec_driver_sql("PRAGMA busy_timeout=600000")
+        try:
+            await connection.run_sync(lambda sync: command.upgrade(_config(sync), "head"))
+            await connection.commit()
+        finally:
+            if postgres:
+                await connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
+            else:
+                await connection.exec_driver_sql("PRAGMA busy_timeout=5000")
+            await connection.commit()
+
+
+_migrating: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def schema_state(engine: AsyncEngine) -> tuple[str | None, int | None]:
+    """(Alembic revision, legacy SQLite user_version) of an archive, without changing it."""
+    from alembic.runtime.migration import MigrationContext
+
+    async with engine.connect() as connection:
+        revision = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+        legacy = None
+        if connection.dialect.name == "sqlite":
+            legacy = (await connection.exec_driver_sql("PRAGMA user_version")).scalar()
+        await connection.rollback()
+        return revision, legacy
+
+
+def known_revisions() -> list[str]:
+    """Every revision this dozor knows, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_config(None))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
