@@ -19,7 +19,7 @@ from pathlib import Path
 
 import bot
 from bot import __version__, commands
-from bot.archive import ArchiveError
+from bot.archive import ArchiveError, DatabaseError
 from bot.config import ConfigError
 
 
@@ -80,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
-    except sqlite3.DatabaseError as error:
-        print(f"dozor: the archive or session database cannot be used ({error}); "
-              "check DOZOR_STORAGE and the files in it", file=sys.stderr)
+    except (DatabaseError, sqlite3.DatabaseError) as error:
+        # the Telegram session is a SQLite file of its own, whatever holds the archive
+        print(f"dozor: the archive or session database cannot be used ({getattr(error, 'orig', error)}); "
+              "check DOZOR_STORAGE and the files in it, and DOZOR_DATABASE_URL if it is set", file=sys.stderr)
         return 1
     except PermissionError as error:
         print(f"dozor: no permission for {error.filename}: run dozor as the user that owns DOZOR_STORAGE",

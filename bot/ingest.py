@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from datetime import datetime, timezone
 from typing import Callable
 
-from bot.archive import Archive, IngestReport
+from bot.archive import Archive, DatabaseError, IngestReport
 from bot.coverage import Coverage
 from bot.matching import match
 from bot.model import Chat, MatchResult, Post
@@ -85,7 +84,7 @@ class Ingestor:
                 await self.archive.record_failure("convert", reason, chat.id, message_id)
         try:
             await self._store(chat, page.posts, advance=True)
-        except sqlite3.Error:
+        except DatabaseError:
             # the archive itself failed (locked, full, I/O): the checkpoint stays, and the
             # next catch-up reads the page again
             raise
@@ -149,7 +148,7 @@ class Ingestor:
         try:
             await self._store(chat, [post], advance)
             return True
-        except sqlite3.Error:
+        except DatabaseError:
             raise
         except Exception as error:
             # a message that breaks matching or storing must not stop the chat: it waits,
@@ -161,5 +160,5 @@ class Ingestor:
 
 
 def _printable(text: str) -> str:
-    """The text as SQLite can store it: what made the store fail must not fail its record too."""
+    """The text as the archive can store it: what made the store fail must not fail its record too."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

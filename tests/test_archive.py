@@ -1,4 +1,4 @@
-"""The archive on a real SQLite file: idempotent writes, versions, marks, checkpoints."""
+"""The archive on both backends: idempotent writes, versions, marks, checkpoints."""
 from __future__ import annotations
 
 import sqlite3
@@ -21,11 +21,10 @@ def post(message_id: int, text: str = "ТЦК біля метро", **extra) -> 
 
 
 @pytest.fixture
-async def archive(tmp_path):
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+async def archive(archive):
+    """The archive of conftest (each backend), with the chat saved."""
     await archive.save_chat(CHAT, "@kyiv_news")
-    yield archive
-    await archive.close()
+    return archive
 
 
 async def test_the_same_message_twice_is_stored_once(archive):
@@ -69,7 +68,7 @@ async def test_deletion_marks_and_keeps(archive):
     assert await archive.mark_deleted(CHAT.id, [1, 99], T0) == 1
     assert await archive.mark_deleted(CHAT.id, [1], T0 + timedelta(hours=1)) == 0  # first mark stays
     stored = await archive.message(CHAT.id, 1)
-    assert stored["text"] == "ТЦК біля метро" and stored["deleted_at"] == T0.isoformat()
+    assert stored["text"] == "ТЦК біля метро" and stored["deleted_at"] == T0
     assert await archive.message_ids(CHAT.id) == [2]  # not deleted ones
 
 
@@ -82,8 +81,7 @@ async def test_album_items_are_kept_with_their_matching_caption(archive):
     # a late album item arriving in a later batch joins its album too
     await archive.ingest(CHAT, [(post(4, "", grouped_id=77, media=photo), MISS)])
     assert await archive.message_ids(CHAT.id) == [1, 2, 4]
-    (pending,) = await (await archive.db.execute("SELECT COUNT(*) FROM media WHERE status = 'pending'")).fetchone()
-    assert pending == 3
+    assert await archive.scalar("SELECT COUNT(*) FROM media WHERE status = 'pending'") == 3
 
 
 async def test_a_newer_schema_is_refused_not_damaged(tmp_path):
@@ -95,9 +93,12 @@ async def test_a_newer_schema_is_refused_not_damaged(tmp_path):
         await Archive.open(path)
 
 
-async def test_archive_is_private_and_in_wal_mode(archive, tmp_path):
-    (mode,) = await (await archive.db.execute("PRAGMA journal_mode")).fetchone()
-    assert mode == "wal"
+async def test_archive_is_private_and_in_wal_mode(tmp_path):
+    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    try:
+        assert await archive.scalar("PRAGMA journal_mode") == "wal"
+    finally:
+        await archive.close()
     assert (tmp_path / "archive.sqlite3").stat().st_mode & 0o077 == 0
 
 
@@ -134,11 +135,12 @@ async def test_an_edit_that_adds_or_swaps_a_file_queues_the_download(archive):
     rows = await archive.rows("SELECT kind, telegram_id, status FROM media")
     assert [tuple(r) for r in rows] == [("photo", 5, "pending")]
     assert (await archive.message(CHAT.id, 1))["media_kind"] == "photo"
-    await archive.db.execute("UPDATE media SET status = 'done'")
+    async with archive.transaction() as db:
+        await db.execute("UPDATE media SET status = 'done'")
     await archive.ingest(CHAT, [(post(1, media=photo), HIT)], advance_checkpoint=False)
-    assert [r["status"] for r in await archive.rows("SELECT status FROM media")] == ["done"]  # same file
+    assert [r.status for r in await archive.rows("SELECT status FROM media")] == ["done"]  # same file
     await archive.ingest(CHAT, [(post(1, media=video), HIT)], advance_checkpoint=False)
-    assert [r["status"] for r in await archive.rows("SELECT status FROM media")] == ["pending"]  # swapped
+    assert [r.status for r in await archive.rows("SELECT status FROM media")] == ["pending"]  # swapped
 
 
 async def test_a_deletion_without_a_chat_never_marks_a_supergroup_message(archive):
@@ -170,7 +172,7 @@ async def test_a_deletion_that_overtakes_its_history_page_still_marks_the_messag
     # the live deletion of message 2 is written while the page that carries it is still being read
     assert await archive.mark_deleted(CHAT.id, [2], T0) == 0
     await archive.ingest(CHAT, [(post(2), HIT), (post(3), HIT)])
-    assert (await archive.message(CHAT.id, 2))["deleted_at"] == T0.isoformat()
+    assert (await archive.message(CHAT.id, 2))["deleted_at"] == T0
     assert (await archive.message(CHAT.id, 3))["deleted_at"] is None
     assert await archive.rows("SELECT * FROM early_deletions") == []  # nothing kept once passed
 
@@ -203,7 +205,7 @@ async def test_a_message_failure_is_resolved_when_the_message_is_stored(archive)
     assert await error_of(archive, CHAT.id) is None
 
 
-async def test_resolved_failures_are_dropped_after_the_retention(archive, tmp_path):
+async def test_resolved_failures_are_dropped_after_the_retention(archive):
     await archive.save_chat(CHAT, "@kyiv_news")
     await archive.record_failure("store", "old trouble", CHAT.id, 7)
     await archive.ingest(CHAT, [(post(7), HIT)])

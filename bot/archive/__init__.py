@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError as DatabaseError  # what callers catch when a write is refused
 
-from bot.archive import database
+from bot.archive import database, keeping
 from bot.archive.database import Connection, Location, describe
 from bot.archive.schema import MIGRATIONS
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
@@ -188,34 +188,35 @@ class Archive:
         async with self.transaction() as db:
             await db.execute(
                 """INSERT INTO chats (id, title, username, kind, keep_all, added_at)
-                   VALUES (?, ?, ?, ?, ?, ?)
+                   VALUES (:id, :title, :username, :kind, :keep_all, :now)
                    ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                        username = excluded.username, kind = excluded.kind, keep_all = excluded.keep_all""",
-                (chat.id, chat.title, chat.username, chat.kind, int(chat.keep_all), iso(utcnow())),
+                {"id": chat.id, "title": chat.title, "username": chat.username, "kind": chat.kind,
+                 "keep_all": int(chat.keep_all), "now": iso(utcnow())},
             )
             if source is not None:
                 await db.execute(
-                    """INSERT INTO chat_sources (source, chat_id, error, checked_at) VALUES (?, ?, NULL, ?)
+                    """INSERT INTO chat_sources (source, chat_id, error, checked_at) VALUES (:source, :chat_id, NULL, :now)
                        ON CONFLICT (source) DO UPDATE SET chat_id = excluded.chat_id, error = NULL,
                            checked_at = excluded.checked_at""",
-                    (source, chat.id, iso(utcnow())),
+                    {"source": source, "chat_id": chat.id, "now": iso(utcnow())},
                 )
 
     async def save_source_error(self, source: str, error: str) -> None:
         """A configured chat could not be resolved: shown by `dozor status` until it can."""
         async with self.transaction() as db:
             await db.execute(
-                """INSERT INTO chat_sources (source, chat_id, error, checked_at) VALUES (?, NULL, ?, ?)
+                """INSERT INTO chat_sources (source, chat_id, error, checked_at) VALUES (:source, NULL, :error, :now)
                    ON CONFLICT (source) DO UPDATE SET error = excluded.error, checked_at = excluded.checked_at""",
-                (source, error, iso(utcnow())),
+                {"source": source, "error": error, "now": iso(utcnow())},
             )
 
     async def chat_for_source(self, source: str) -> Chat | None:
         """The chat a DOZOR_CHATS entry resolved to before, so restarts need no lookup."""
         row = await self.row(
             """SELECT chats.* FROM chat_sources JOIN chats ON chats.id = chat_sources.chat_id
-               WHERE chat_sources.source = ?""",
-            (source,),
+               WHERE chat_sources.source = :source""",
+            {"source": source},
         )
         return chat_from_row(row) if row else None
 
@@ -223,22 +224,23 @@ class Archive:
         return [chat_from_row(row) for row in await self.rows("SELECT * FROM chats ORDER BY id")]
 
     async def checkpoint(self, chat_id: int) -> int:
-        row = await self.row("SELECT checkpoint FROM chats WHERE id = ?", (chat_id,))
-        return row["checkpoint"] if row else 0
+        return await self.scalar("SELECT checkpoint FROM chats WHERE id = :id", {"id": chat_id}) or 0
 
     async def advance_checkpoint(self, chat_id: int, message_id: int) -> None:
         """Move the checkpoint past ids that hold nothing to archive (service messages)."""
         async with self.transaction() as db:
-            await db.execute("UPDATE chats SET checkpoint = MAX(checkpoint, ?) WHERE id = ?", (message_id, chat_id))
+            await db.execute(
+                "UPDATE chats SET checkpoint = CASE WHEN checkpoint > :to THEN checkpoint ELSE :to END WHERE id = :id",
+                {"to": message_id, "id": chat_id})
 
     async def mark_read(self, chat_id: int, at: datetime) -> None:
         """History of this chat was re-read up to now (for the quiet-chat timer)."""
         async with self.transaction() as db:
-            await db.execute("UPDATE chats SET last_read_at = ? WHERE id = ?", (iso(at), chat_id))
+            await db.execute("UPDATE chats SET last_read_at = :at WHERE id = :id", {"at": iso(at), "id": chat_id})
             # a whole read of the chat went through: its earlier troubles are over
             await db.execute(
-                """UPDATE failures SET resolved_at = ? WHERE chat_id = ? AND message_id IS NULL
-                       AND resolved_at IS NULL AND at <= ?""", (iso(utcnow()), chat_id, iso(at)))
+                """UPDATE failures SET resolved_at = :now WHERE chat_id = :id AND message_id IS NULL
+                       AND resolved_at IS NULL AND at <= :at""", {"now": iso(utcnow()), "id": chat_id, "at": iso(at)})
 
     # ---- messages ----------------------------------------------------------------------
 
@@ -246,112 +248,51 @@ class Archive:
                      advance_checkpoint: bool = True) -> IngestReport:
         """Store a batch of posts of one chat in one transaction; idempotent on (chat, message).
 
-        A post is archived when it matched, when the chat keeps everything, or when it
-        belongs to an album of which an archived item matched. A post already archived
-        with a different text becomes a new version; the earlier text is kept.
+        What is kept, and what an edit or a repeated read changes, is decided in
+        `bot/archive/keeping.py`; this reads what those rules need and writes what they decide.
         The checkpoint moves to the highest id seen, only with the commit.
         """
-        report = IngestReport()
         now = iso(utcnow())
         async with self.transaction() as db:
-            albums = await _matched_albums(db, chat.id, {p.grouped_id for p, _ in items if p.grouped_id})
-            for post, result in items:
-                if post.grouped_id and result:
-                    albums.add(post.grouped_id)
-            # one query for the whole batch instead of one per post: most posts of a page are
-            # not archived, and a round trip to aiosqlite's thread costs more than the lookup;
-            # kept up to date below, so a post repeated within the batch sees its first write
-            known: dict[tuple[int, int], tuple[int, str, str | None]] = {}
-            deleted: set[int] = set()  # rows marked deleted: a message seen again may clear its mark
-            wanted: dict[int, list[int]] = {}
-            for post, _ in items:
-                wanted.setdefault(post.chat_id, []).append(post.message_id)
-            for chat_id, ids in wanted.items():
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start:start + 500]
-                    for found in await db.execute_fetchall(
-                        f"""SELECT message_id, id, text, edit_date, deleted_at FROM messages
-                            WHERE chat_id = ? AND message_id IN ({",".join("?" * len(chunk))})""",
-                        (chat_id, *chunk),
-                    ):
-                        known[(chat_id, found[0])] = (found[1], found[2], found[3])
-                        if found[4] is not None:
-                            deleted.add(found[1])
-            for post, result in items:
-                row = known.get((post.chat_id, post.message_id))
-                if row is None:
-                    keep = bool(result) or bool(result.review) or chat.keep_all or (post.grouped_id in albums)
-                    if not keep:
-                        continue
-                    rowid = await _insert_message(db, post, result, now)
-                    report.archived += 1
-                    report.matched += bool(result)
-                else:
-                    rowid, text, edit_date = row
-                    if rowid in deleted:
-                        deleted.discard(rowid)
-                        await _restore_if_inferred(db, post, now)
-                    if edit_date is not None and (post.edit_date is None or iso(post.edit_date) < edit_date):
-                        # read before an edit we already hold (a history page fetched before the
-                        # live edit arrived): only the counters are news
-                        await db.execute(
-                            "UPDATE messages SET views = COALESCE(?, views), forwards = COALESCE(?, forwards) "
-                            "WHERE id = ?", (post.views, post.forwards, rowid))
-                        continue
-                    kept = None
-                    if text != post.text:
-                        kept = await _keep_version(db, rowid, text, edit_date, now)
-                        report.edited += 1
+            matched_albums = await _matched_albums(db, chat.id, keeping.albums_of(items))
+            rowids, known = await _known(db, items)
+            plan = keeping.decide(chat, items, known, matched_albums)
+            for write in plan.writes:
+                post = write.post
+                if isinstance(write, keeping.Insert):
+                    rowids[post.key] = await _insert_message(db, post, write.result, now)
+                    await _write_spans(db, rowids[post.key], write.result)
+                    continue
+                rowid = rowids[post.key]
+                if write.restore:
+                    await _restore_if_inferred(db, post, now)
+                if isinstance(write, keeping.Counters):
                     await db.execute(
-                        """UPDATE messages SET text = ?, edit_date = ?, views = COALESCE(?, views),
-                               forwards = COALESCE(?, forwards), matched = MAX(matched, ?),
-                               language = COALESCE(?, language)
-                           WHERE id = ?""",
-                        (post.text, iso(post.edit_date), post.views, post.forwards, int(bool(result)),
-                         result.language, rowid),
-                    )
-                    if kept is not None:
-                        # spans index the text they were found in: an edit that matches replaces
-                        # them; one that no longer matches keeps them with the version they belong
-                        # to, which says why the message was archived
-                        if result.matches:
-                            await db.execute("DELETE FROM matches WHERE message = ? AND version = 0", (rowid,))
-                        else:
-                            await db.execute("UPDATE matches SET version = ? WHERE message = ? AND version = 0",
-                                             (kept, rowid))
-                    if post.media is not None:
-                        await _queue_edited_media(db, rowid, post, now)
-                known[(post.chat_id, post.message_id)] = (rowid, post.text, iso(post.edit_date))
-                if result.matches:
-                    await db.executemany(
-                        """INSERT INTO matches (message, topic, rule, term, start, end) VALUES (?, ?, ?, ?, ?, ?)
-                           ON CONFLICT DO UPDATE SET term = excluded.term, end = excluded.end, version = 0""",
-                        [(rowid, m.topic, m.rule, m.term, m.start, m.end) for m in result.matches],
-                    )
-                if result.review:
-                    scores = {o.topic: o.score for o in result.opinions}
-                    await db.executemany(
-                        "INSERT OR REPLACE INTO model_reviews (message, topic, score) VALUES (?, ?, ?)",
-                        [(rowid, topic, scores[topic]) for topic in result.review])
-            if advance_checkpoint and items:
-                newest = max(items, key=lambda item: item[0].message_id)[0]
+                        """UPDATE messages SET views = COALESCE(:views, views), forwards = COALESCE(:forwards, forwards)
+                           WHERE id = :id""", {"views": post.views, "forwards": post.forwards, "id": rowid})
+                    continue
+                await _update_message(db, rowid, write, now)
+                await _write_spans(db, rowid, write.result)
+            report = IngestReport(archived=plan.archived, edited=plan.edited, matched=plan.matched)
+            if advance_checkpoint and plan.newest is not None:
                 # RETURNING saves the separate read of the checkpoint below
-                found = await db.execute_fetchall(
-                    """UPDATE chats SET checkpoint = MAX(checkpoint, ?),
-                           last_message_at = MAX(COALESCE(last_message_at, ''), ?) WHERE id = ?
-                       RETURNING checkpoint""",
-                    (newest.message_id, iso(newest.date), chat.id),
-                )
-                await db.execute("DELETE FROM early_deletions WHERE chat_id = ? AND message_id <= ?",
-                                 (chat.id, found[0][0] if found else 0))
+                checkpoint = (await db.execute(
+                    """UPDATE chats SET checkpoint = CASE WHEN checkpoint > :to THEN checkpoint ELSE :to END,
+                           last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at < :at
+                                                  THEN :at ELSE last_message_at END
+                       WHERE id = :id RETURNING checkpoint""",
+                    {"to": plan.newest.message_id, "at": iso(plan.newest.date), "id": chat.id},
+                )).scalar()
+                await db.execute("DELETE FROM early_deletions WHERE chat_id = :id AND message_id <= :to",
+                                 {"id": chat.id, "to": checkpoint or 0})
             else:
-                found = await db.execute_fetchall("SELECT checkpoint FROM chats WHERE id = ?", (chat.id,))
-            report.checkpoint = found[0][0] if found else 0
+                checkpoint = (await db.execute("SELECT checkpoint FROM chats WHERE id = :id", {"id": chat.id})).scalar()
+            report.checkpoint = checkpoint or 0
             # these messages went through conversion, matching and storing: failures of theirs are over
             await db.execute(
-                """UPDATE failures SET resolved_at = ? WHERE chat_id = ? AND resolved_at IS NULL
-                       AND message_id IN (SELECT value FROM json_each(?))""",
-                (now, chat.id, json.dumps([p.message_id for p, _ in items])))
+                """UPDATE failures SET resolved_at = :now WHERE chat_id = :id AND resolved_at IS NULL
+                       AND message_id IN :ids""",
+                {"now": now, "id": chat.id, "ids": [p.message_id for p, _ in items]})
         return report
 
     async def mark_deleted(self, chat_id: int | None, message_ids: Iterable[int], at: datetime,
@@ -363,62 +304,71 @@ class Archive:
         ids = list(message_ids)
         if not ids:
             return 0
-        marks = ",".join("?" * len(ids))
         async with self.transaction() as db:
             if chat_id is None:
                 # only chats whose ids come from the account-wide sequence (basic groups, private
                 # chats): supergroups number their own messages and would collide
-                marked = await db.execute_fetchall(
-                    f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND message_id IN ({marks})
-                        AND chat_id > ? RETURNING chat_id, message_id""",
-                    (iso(at), *ids, CHANNEL_ID_OFFSET),
-                )
+                marked = (await db.execute(
+                    """UPDATE messages SET deleted_at = :at WHERE deleted_at IS NULL AND message_id IN :ids
+                        AND chat_id > :channels RETURNING chat_id, message_id""",
+                    {"at": iso(at), "ids": ids, "channels": CHANNEL_ID_OFFSET},
+                )).fetchall()
             else:
-                marked = await db.execute_fetchall(
-                    f"""UPDATE messages SET deleted_at = ? WHERE deleted_at IS NULL AND chat_id = ?
-                        AND message_id IN ({marks}) RETURNING chat_id, message_id""",
-                    (iso(at), chat_id, *ids),
-                )
+                marked = (await db.execute(
+                    """UPDATE messages SET deleted_at = :at WHERE deleted_at IS NULL AND chat_id = :chat_id
+                        AND message_id IN :ids RETURNING chat_id, message_id""",
+                    {"at": iso(at), "chat_id": chat_id, "ids": ids},
+                )).fetchall()
                 # a deletion can overtake the history page that carries the message: kept until
                 # the page is written (see _insert_message) or the checkpoint passes it
-                await db.execute(
-                    """INSERT OR IGNORE INTO early_deletions (chat_id, message_id, deleted_at)
-                        SELECT ?, value, ? FROM json_each(?)
-                        WHERE value > (SELECT checkpoint FROM chats WHERE id = ?)
-                          AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND message_id = value)""",
-                    (chat_id, iso(at), json.dumps(ids), chat_id, chat_id),
-                )
+                checkpoint = (await db.execute("SELECT checkpoint FROM chats WHERE id = :id",
+                                               {"id": chat_id})).scalar()
+                if checkpoint is not None:
+                    present = {r[0] for r in (await db.execute(
+                        "SELECT message_id FROM messages WHERE chat_id = :chat_id AND message_id IN :ids",
+                        {"chat_id": chat_id, "ids": ids})).fetchall()}
+                    await db.executemany(
+                        """INSERT INTO early_deletions (chat_id, message_id, deleted_at)
+                           VALUES (:chat_id, :message_id, :at) ON CONFLICT DO NOTHING""",
+                        [{"chat_id": chat_id, "message_id": i, "at": iso(at)}
+                         for i in sorted(set(ids)) if i > checkpoint and i not in present])
             await db.executemany(
-                "INSERT OR IGNORE INTO deletion_marks (chat_id, message_id, marked_at, how) VALUES (?, ?, ?, ?)",
-                [(row[0], row[1], iso(at), how) for row in marked],
+                """INSERT INTO deletion_marks (chat_id, message_id, marked_at, how)
+                   VALUES (:chat_id, :message_id, :at, :how) ON CONFLICT DO NOTHING""",
+                [{"chat_id": row.chat_id, "message_id": row.message_id, "at": iso(at), "how": how}
+                 for row in marked],
             )
             return len(marked)
 
     async def deletion_marks(self, chat_id: int, message_id: int) -> list[dict]:
         """Every deletion mark a message got, oldest first, with when and how (and any restore)."""
-        return [dict(r) for r in await self.rows(
-            """SELECT marked_at, how, restored_at FROM deletion_marks WHERE chat_id = ? AND message_id = ?
-               ORDER BY marked_at""", (chat_id, message_id))]
+        return [_moments(r._asdict()) for r in await self.rows(
+            """SELECT marked_at, how, restored_at FROM deletion_marks
+               WHERE chat_id = :chat_id AND message_id = :message_id ORDER BY marked_at""",
+            {"chat_id": chat_id, "message_id": message_id})]
 
     async def message(self, chat_id: int, message_id: int) -> dict | None:
-        """One archived message with its matches and earlier versions, for tests and search."""
-        row = await self.row("SELECT * FROM messages WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
+        """One archived message with its matches and earlier versions, for tests and search;
+        its moments are aware datetimes, whichever the backend."""
+        row = await self.row("SELECT * FROM messages WHERE chat_id = :chat_id AND message_id = :message_id",
+                             {"chat_id": chat_id, "message_id": message_id})
         if row is None:
             return None
-        found = dict(row)
-        found["matches"] = [dict(r) for r in await self.rows(
-            "SELECT topic, rule, term, start, end, version FROM matches WHERE message = ? ORDER BY start", (row["id"],))]
-        found["versions"] = [dict(r) for r in await self.rows(
-            "SELECT version, text, edit_date, replaced_at FROM message_versions WHERE message = ? ORDER BY version",
-            (row["id"],))]
+        found = _moments(row._asdict())
+        found["matches"] = [r._asdict() for r in await self.rows(
+            """SELECT topic, rule, term, start, "end", version FROM matches WHERE message = :id
+               ORDER BY start, topic, rule""", {"id": row.id})]
+        found["versions"] = [_moments(r._asdict()) for r in await self.rows(
+            """SELECT version, text, edit_date, replaced_at FROM message_versions WHERE message = :id
+               ORDER BY version""", {"id": row.id})]
         return found
 
     async def message_ids(self, chat_id: int, above: int = 0, up_to: int | None = None) -> list[int]:
         """Ids archived in this chat (not deleted), ascending, in (above, up_to]."""
         rows = await self.rows(
-            """SELECT message_id FROM messages WHERE chat_id = ? AND message_id > ? AND message_id <= ?
-               AND deleted_at IS NULL ORDER BY message_id""",
-            (chat_id, above, up_to if up_to is not None else 2**62),
+            """SELECT message_id FROM messages WHERE chat_id = :chat_id AND message_id > :above
+               AND message_id <= :up_to AND deleted_at IS NULL ORDER BY message_id""",
+            {"chat_id": chat_id, "above": above, "up_to": up_to if up_to is not None else 2**62},
         )
         return [r[0] for r in rows]
 
@@ -428,16 +378,18 @@ class Archive:
                              message_id: int | None = None, detail: str | None = None) -> None:
         async with self.transaction() as db:
             await db.execute(
-                "INSERT INTO failures (stage, chat_id, message_id, reason, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
-                (stage, chat_id, message_id, reason, detail, iso(utcnow())),
+                """INSERT INTO failures (stage, chat_id, message_id, reason, detail, at)
+                   VALUES (:stage, :chat_id, :message_id, :reason, :detail, :at)""",
+                {"stage": stage, "chat_id": chat_id, "message_id": message_id, "reason": reason,
+                 "detail": detail, "at": iso(utcnow())},
             )
             # resolved failures are history; kept for a while for whoever looks into an incident
-            await db.execute("DELETE FROM failures WHERE resolved_at < ?",
-                             (iso(utcnow() - FAILURE_RETENTION),))
+            await db.execute("DELETE FROM failures WHERE resolved_at < :before",
+                             {"before": iso(utcnow() - FAILURE_RETENTION)})
 
     async def failures(self, stage: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM failures" + (" WHERE stage = ?" if stage else "") + " ORDER BY id"
-        return [dict(r) for r in await self.rows(sql, (stage,) if stage else ())]
+        sql = "SELECT * FROM failures" + (" WHERE stage = :stage" if stage else "") + " ORDER BY id"
+        return [_moments(r._asdict()) for r in await self.rows(sql, {"stage": stage} if stage else None)]
 
     # ---- status ------------------------------------------------------------------------
 
@@ -456,9 +408,9 @@ class Archive:
         )
         return [
             ChatStatus(
-                chat_id=r["id"], source=r["source"], title=r["title"], checkpoint=r["checkpoint"] or 0,
-                last_message_at=from_iso(r["last_message_at"]), archived_today=r["archived"] or 0,
-                matches_today=r["matched"] or 0, error=r["error"] or r["failure"],
+                chat_id=r.id, source=r.source, title=r.title, checkpoint=r.checkpoint or 0,
+                last_message_at=from_iso(r.last_message_at), archived_today=r.archived or 0,
+                matches_today=r.matched or 0, error=r.error or r.failure,
             )
             for r in rows
         ]
@@ -471,90 +423,159 @@ class Archive:
                       (SELECT COUNT(*) FROM messages WHERE deleted_at IS NOT NULL) AS deleted,
                       (SELECT COUNT(*) FROM failures WHERE resolved_at IS NULL) AS failures"""
         )
-        return dict(row)
+        return row._asdict()
 
 
-def chat_from_row(row: aiosqlite.Row) -> Chat:
-    return Chat(id=row["id"], title=row["title"], username=row["username"], kind=row["kind"],
-                keep_all=bool(row["keep_all"]))
+def chat_from_row(row: sa.Row) -> Chat:
+    return Chat(id=row.id, title=row.title, username=row.username, kind=row.kind, keep_all=bool(row.keep_all))
 
 
-async def _matched_albums(db: aiosqlite.Connection, chat_id: int, grouped_ids: set[int]) -> set[int]:
+# columns that hold a moment, in the rows handed out as dicts: SQLite keeps text, PostgreSQL
+# gives datetimes; callers get aware datetimes from both
+_MOMENTS = frozenset({"date", "edit_date", "deleted_at", "archived_at", "replaced_at", "marked_at",
+                      "restored_at", "at", "resolved_at"})
+
+
+def _moments(found: dict) -> dict:
+    return {name: from_iso(value) if name in _MOMENTS else value for name, value in found.items()}
+
+
+async def _matched_albums(db: Connection, chat_id: int, grouped_ids: set[int]) -> set[int]:
     if not grouped_ids:
         return set()
-    marks = ",".join("?" * len(grouped_ids))
-    rows = await db.execute_fetchall(
-        f"SELECT DISTINCT grouped_id FROM messages WHERE chat_id = ? AND matched = 1 AND grouped_id IN ({marks})",
-        (chat_id, *grouped_ids),
-    )
+    rows = (await db.execute(
+        """SELECT DISTINCT grouped_id FROM messages
+           WHERE chat_id = :chat_id AND matched = 1 AND grouped_id IN :albums""",
+        {"chat_id": chat_id, "albums": sorted(grouped_ids)},
+    )).fetchall()
     return {r[0] for r in rows}
 
 
-async def _insert_message(db: aiosqlite.Connection, post: Post, result: MatchResult, now: str) -> int:
-    cursor = await db.execute(
+async def _known(db: Connection, items: list[tuple[Post, MatchResult]]
+                 ) -> tuple[dict[keeping.Key, int], dict[keeping.Key, keeping.Known]]:
+    """The archived messages among a batch's posts (row ids, and what the rules need of them).
+    One query per 500 posts instead of one per post: most posts of a page are not archived,
+    and a round trip to the database costs more than the lookup."""
+    rowids: dict[keeping.Key, int] = {}
+    known: dict[keeping.Key, keeping.Known] = {}
+    wanted: dict[int, list[int]] = {}
+    for post, _ in items:
+        wanted.setdefault(post.chat_id, []).append(post.message_id)
+    for chat_id, ids in wanted.items():
+        for start in range(0, len(ids), 500):
+            for found in (await db.execute(
+                """SELECT m.message_id, m.id, m.text, m.edit_date, m.deleted_at,
+                          (SELECT MAX(v.version) FROM message_versions v WHERE v.message = m.id) AS versions,
+                          f.id AS media, f.telegram_id
+                   FROM messages m LEFT JOIN media f ON f.message = m.id
+                   WHERE m.chat_id = :chat_id AND m.message_id IN :ids""",
+                {"chat_id": chat_id, "ids": ids[start:start + 500]},
+            )).fetchall():
+                key = (chat_id, found.message_id)
+                rowids[key] = found.id
+                known[key] = keeping.Known(
+                    text=found.text, edit_date=from_iso(found.edit_date), deleted=found.deleted_at is not None,
+                    versions=found.versions or 0, file=found.telegram_id, has_file=found.media is not None)
+    return rowids, known
+
+
+async def _insert_message(db: Connection, post: Post, result: MatchResult, now: str) -> int:
+    rowid = (await db.execute(
         """INSERT INTO messages (chat_id, message_id, date, text, author_id, author_name, views, forwards,
                reply_to, forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (post.chat_id, post.message_id, iso(post.date), post.text, post.author_id, post.author_name,
-         post.views, post.forwards, post.reply_to, post.forward_from, post.grouped_id,
-         post.media.kind if post.media else None, result.language, int(bool(result)), iso(post.edit_date), now),
-    )
-    rowid = cursor.lastrowid
+           VALUES (:chat_id, :message_id, :date, :text, :author_id, :author_name, :views, :forwards,
+               :reply_to, :forward_from, :grouped_id, :media_kind, :language, :matched, :edit_date, :now)
+           RETURNING id""",
+        {"chat_id": post.chat_id, "message_id": post.message_id, "date": iso(post.date), "text": post.text,
+         "author_id": post.author_id, "author_name": post.author_name, "views": post.views,
+         "forwards": post.forwards, "reply_to": post.reply_to, "forward_from": post.forward_from,
+         "grouped_id": post.grouped_id, "media_kind": post.media.kind if post.media else None,
+         "language": result.language, "matched": int(bool(result)), "edit_date": iso(post.edit_date), "now": now},
+    )).scalar()
     if post.media is not None:
         await _insert_media(db, rowid, post.media, now)
     await db.execute(
         """UPDATE messages SET deleted_at = (SELECT deleted_at FROM early_deletions
-               WHERE chat_id = ? AND message_id = ?) WHERE id = ?""",
-        (post.chat_id, post.message_id, rowid),
+               WHERE chat_id = :chat_id AND message_id = :message_id) WHERE id = :id""",
+        {"chat_id": post.chat_id, "message_id": post.message_id, "id": rowid},
     )
     return rowid
 
 
-async def _insert_media(db: aiosqlite.Connection, rowid: int, media: MediaRef, now: str) -> None:
-    """A pending download, in the same transaction as its message: a restart resumes it."""
-    await db.execute(
-        """INSERT INTO media (message, kind, telegram_id, mime_type, size, file_name, width, height,
-               duration, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
-        (rowid, media.kind, media.telegram_id, media.mime_type, media.size, media.file_name,
-         media.width, media.height, media.duration, now),
-    )
-
-
-async def _queue_edited_media(db: aiosqlite.Connection, rowid: int, post: Post, now: str) -> None:
-    """An edit can add a file to a message, or swap it: either way the new file is fetched
-    (the media worker keeps the earlier description as a version)."""
-    cursor = await db.execute("SELECT telegram_id FROM media WHERE message = ?", (rowid,))
-    row = await cursor.fetchone()
-    if row is None:
-        await _insert_media(db, rowid, post.media, now)
-        await db.execute("UPDATE messages SET media_kind = ? WHERE id = ?", (post.media.kind, rowid))
-    elif row[0] != post.media.telegram_id:
+async def _update_message(db: Connection, rowid: int, write: keeping.Update, now: str) -> None:
+    post, result = write.post, write.result
+    if write.version is not None:
         await db.execute(
-            """UPDATE media SET status = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = ?
-               WHERE message = ? AND status != 'pending'""",
-            (now, rowid),
+            """INSERT INTO message_versions (message, version, text, edit_date, replaced_at)
+               VALUES (:id, :version, :text, :edit_date, :now)""",
+            {"id": rowid, "version": write.version.number, "text": write.version.text,
+             "edit_date": iso(write.version.edit_date), "now": now})
+    await db.execute(
+        """UPDATE messages SET text = :text, edit_date = :edit_date, views = COALESCE(:views, views),
+               forwards = COALESCE(:forwards, forwards), matched = CASE WHEN :matched = 1 THEN 1 ELSE matched END,
+               language = COALESCE(:language, language)
+           WHERE id = :id""",
+        {"text": post.text, "edit_date": iso(post.edit_date), "views": post.views, "forwards": post.forwards,
+         "matched": int(bool(result)), "language": result.language, "id": rowid},
+    )
+    if write.spans == "replace":
+        await db.execute("DELETE FROM matches WHERE message = :id AND version = 0", {"id": rowid})
+    elif write.spans == "retire":
+        await db.execute("UPDATE matches SET version = :version WHERE message = :id AND version = 0",
+                         {"version": write.version.number, "id": rowid})
+    if write.file == "add":
+        await _insert_media(db, rowid, post.media, now)
+        await db.execute("UPDATE messages SET media_kind = :kind WHERE id = :id", {"kind": post.media.kind, "id": rowid})
+    elif write.file == "refetch":
+        await db.execute(
+            """UPDATE media SET status = 'pending', attempts = 0, next_attempt_at = NULL, updated_at = :now
+               WHERE message = :id AND status != 'pending'""",
+            {"now": now, "id": rowid},
         )
 
 
-async def _keep_version(db: aiosqlite.Connection, rowid: int, text: str, edit_date: str | None, now: str) -> int:
-    cursor = await db.execute("SELECT COALESCE(MAX(version), 0) FROM message_versions WHERE message = ?", (rowid,))
-    (latest,) = await cursor.fetchone()
+async def _write_spans(db: Connection, rowid: int, result: MatchResult) -> None:
+    """The spans found in the current text (version 0), and the topics the model wants reviewed."""
+    if result.matches:
+        await db.executemany(
+            """INSERT INTO matches (message, topic, rule, term, start, "end")
+               VALUES (:id, :topic, :rule, :term, :start, :end)
+               ON CONFLICT (message, topic, rule, start) DO UPDATE SET term = excluded.term,
+                   "end" = excluded."end", version = 0""",
+            [{"id": rowid, "topic": m.topic, "rule": m.rule, "term": m.term, "start": m.start, "end": m.end}
+             for m in result.matches],
+        )
+    if result.review:
+        scores = {o.topic: o.score for o in result.opinions}
+        await db.executemany(
+            """INSERT INTO model_reviews (message, topic, score) VALUES (:id, :topic, :score)
+               ON CONFLICT (message, topic) DO UPDATE SET score = excluded.score""",
+            [{"id": rowid, "topic": topic, "score": scores[topic]} for topic in result.review])
+
+
+async def _insert_media(db: Connection, rowid: int, media: MediaRef, now: str) -> None:
+    """A pending download, in the same transaction as its message: a restart resumes it."""
     await db.execute(
-        "INSERT INTO message_versions (message, version, text, edit_date, replaced_at) VALUES (?, ?, ?, ?, ?)",
-        (rowid, latest + 1, text, edit_date, now),
+        """INSERT INTO media (message, kind, telegram_id, mime_type, size, file_name, width, height,
+               duration, status, updated_at)
+           VALUES (:id, :kind, :telegram_id, :mime_type, :size, :file_name, :width, :height,
+               :duration, 'pending', :now)""",
+        {"id": rowid, "kind": media.kind, "telegram_id": media.telegram_id, "mime_type": media.mime_type,
+         "size": media.size, "file_name": media.file_name, "width": media.width, "height": media.height,
+         "duration": media.duration, "now": now},
     )
-    return latest + 1
 
 
-async def _restore_if_inferred(db: aiosqlite.Connection, post: Post, now: str) -> None:
+async def _restore_if_inferred(db: Connection, post: Post, now: str) -> None:
     """Telegram shows a message we had inferred was deleted: the mark goes, its record stays.
     A deletion Telegram itself reported is final (a page read before it must not undo it)."""
-    restored = await db.execute_fetchall(
-        """UPDATE deletion_marks SET restored_at = ? WHERE chat_id = ? AND message_id = ? AND how = 'absent'
-               AND restored_at IS NULL RETURNING marked_at""",
-        (now, post.chat_id, post.message_id))
-    if restored and not await db.execute_fetchall(
-            """SELECT 1 FROM deletion_marks WHERE chat_id = ? AND message_id = ? AND how = 'telegram'""",
-            (post.chat_id, post.message_id)):
-        await db.execute("UPDATE messages SET deleted_at = NULL WHERE chat_id = ? AND message_id = ?",
-                         (post.chat_id, post.message_id))
+    key = {"chat_id": post.chat_id, "message_id": post.message_id}
+    restored = (await db.execute(
+        """UPDATE deletion_marks SET restored_at = :now WHERE chat_id = :chat_id AND message_id = :message_id
+               AND how = 'absent' AND restored_at IS NULL RETURNING marked_at""",
+        {**key, "now": now})).fetchall()
+    if restored and not (await db.execute(
+            """SELECT 1 FROM deletion_marks WHERE chat_id = :chat_id AND message_id = :message_id
+                   AND how = 'telegram'""", key)).fetchall():
+        await db.execute("UPDATE messages SET deleted_at = NULL WHERE chat_id = :chat_id AND message_id = :message_id",
+                         key)

@@ -30,24 +30,31 @@ class Coverage:
 
 async def coverage(archive: Archive) -> list[Coverage]:
     rows = await archive.rows(
-        """SELECT c.*, v.complete_up_to, s.sources, s.error, n.messages, n.matched, n.deleted, n.first, n.last
+        """SELECT c.*, v.complete_up_to, n.messages, n.matched, n.deleted, n.first, n.last
            FROM chats c
-           LEFT JOIN (SELECT chat_id, group_concat(source, char(10)) AS sources, MAX(error) AS error
-                      FROM chat_sources GROUP BY chat_id) s ON s.chat_id = c.id
            LEFT JOIN (SELECT chat_id, COUNT(*) AS messages, SUM(matched) AS matched,
-                             SUM(deleted_at IS NOT NULL) AS deleted, MIN(date) AS first, MAX(date) AS last
+                             SUM(CASE WHEN deleted_at IS NOT NULL THEN 1 ELSE 0 END) AS deleted,
+                             MIN(date) AS first, MAX(date) AS last
                       FROM messages GROUP BY chat_id) n ON n.chat_id = c.id
-           LEFT JOIN coverage v ON v.chat_id = c.id
-           ORDER BY c.title COLLATE NOCASE""")
-    return [Coverage(chat=chat_from_row(r), sources=tuple((r["sources"] or "").split("\n")) if r["sources"] else (),
-                     error=r["error"], checkpoint=r["checkpoint"], complete_up_to=from_iso(r["complete_up_to"]),
-                     messages=r["messages"] or 0, matched=r["matched"] or 0, deleted=r["deleted"] or 0,
-                     first=from_iso(r["first"]), last=from_iso(r["last"]))
-            for r in rows]
+           LEFT JOIN coverage v ON v.chat_id = c.id""")
+    sources: dict[int, list[str]] = {}
+    errors: dict[int, str] = {}
+    for s in await archive.rows("SELECT chat_id, source, error FROM chat_sources WHERE chat_id IS NOT NULL "
+                                "ORDER BY source"):
+        sources.setdefault(s.chat_id, []).append(s.source)
+        if s.error is not None:
+            errors[s.chat_id] = max(errors.get(s.chat_id, s.error), s.error)
+    # SUM gives a decimal in PostgreSQL; titles are ordered here, where case folding knows Cyrillic
+    found = [Coverage(chat=chat_from_row(r), sources=tuple(sources.get(r.id, ())), error=errors.get(r.id),
+                      checkpoint=r.checkpoint, complete_up_to=from_iso(r.complete_up_to),
+                      messages=int(r.messages or 0), matched=int(r.matched or 0), deleted=int(r.deleted or 0),
+                      first=from_iso(r.first), last=from_iso(r.last))
+             for r in rows]
+    return sorted(found, key=lambda c: (c.chat.title.casefold(), c.chat.id))
 
 
 async def topic_counts(archive: Archive) -> list[tuple[str, int]]:
     """Every topic with the number of archived messages that matched it, most first."""
     rows = await archive.rows(
         "SELECT topic, COUNT(DISTINCT message) AS n FROM matches GROUP BY topic ORDER BY n DESC, topic")
-    return [(r["topic"], r["n"]) for r in rows]
+    return [(r.topic, r.n) for r in rows]

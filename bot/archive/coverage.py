@@ -25,11 +25,11 @@ class CoverageRow:
 
 async def load_coverage(archive: Archive, chat_ids: list[int] | None = None) -> dict[int, CoverageRow]:
     """Every chat's row (chats never caught up have only their checkpoint)."""
-    where = f"WHERE c.id IN ({','.join('?' * len(chat_ids))})" if chat_ids else ""
+    where = "WHERE c.id IN :ids" if chat_ids else ""
     rows = await archive.rows(
         f"""SELECT c.id, c.checkpoint, v.pts, v.complete_up_to, v.gap_found_at, v.gap_repaired_at,
                   v.difference_lost_at, v.polled_at
-           FROM chats c LEFT JOIN coverage v ON v.chat_id = c.id {where}""", tuple(chat_ids or ()))
+           FROM chats c LEFT JOIN coverage v ON v.chat_id = c.id {where}""", {"ids": list(chat_ids or ())})
     found = {
         r[0]: CoverageRow(r[0], r[1] or 0, r[2], from_iso(r[3]), from_iso(r[4]), from_iso(r[5]),
                           from_iso(r[6]), from_iso(r[7]))
@@ -45,12 +45,15 @@ async def save_coverage(archive: Archive, rows: list[CoverageRow]) -> None:
     async with archive.transaction() as db:
         await db.executemany(
             """INSERT INTO coverage (chat_id, pts, complete_up_to, gap_found_at, gap_repaired_at,
-                   difference_lost_at, polled_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                   difference_lost_at, polled_at)
+               VALUES (:chat_id, :pts, :complete_up_to, :gap_found_at, :gap_repaired_at,
+                   :difference_lost_at, :polled_at)
                ON CONFLICT (chat_id) DO UPDATE SET pts = excluded.pts, complete_up_to = excluded.complete_up_to,
                    gap_found_at = excluded.gap_found_at, gap_repaired_at = excluded.gap_repaired_at,
                    difference_lost_at = excluded.difference_lost_at, polled_at = excluded.polled_at""",
-            [(r.chat_id, r.pts, iso(r.complete_up_to), iso(r.gap_found_at), iso(r.gap_repaired_at),
-              iso(r.difference_lost_at), iso(r.polled_at)) for r in rows],
+            [{"chat_id": r.chat_id, "pts": r.pts, "complete_up_to": iso(r.complete_up_to),
+              "gap_found_at": iso(r.gap_found_at), "gap_repaired_at": iso(r.gap_repaired_at),
+              "difference_lost_at": iso(r.difference_lost_at), "polled_at": iso(r.polled_at)} for r in rows],
         )
 
 

@@ -44,8 +44,9 @@ async def add_label(archive: Archive, *, topic: str, correct: bool, chat_id: int
     async with archive.transaction() as db:
         await db.execute(
             """INSERT INTO labels (chat_id, message_id, topic, correct, text, source, labelled_by, at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (chat_id, message_id, topic, int(correct), text, source, by, iso(label.at)),
+               VALUES (:chat_id, :message_id, :topic, :correct, :text, :source, :by, :at)""",
+            {"chat_id": chat_id, "message_id": message_id, "topic": topic, "correct": int(correct), "text": text,
+             "source": source, "by": by, "at": iso(label.at)},
         )
     return label
 
@@ -53,16 +54,15 @@ async def add_label(archive: Archive, *, topic: str, correct: bool, chat_id: int
 async def current_labels(archive: Archive, topic: str | None = None) -> list[Label]:
     """The judgement in force for each (message or text, topic): the newest one, oldest first."""
     rows = await archive.rows(
-        """SELECT * FROM labels l
-           WHERE (:topic IS NULL OR l.topic = :topic)
-             AND l.id = (SELECT MAX(id) FROM labels o
-                         WHERE o.topic = l.topic
-                           AND (CASE WHEN l.chat_id IS NULL THEN o.chat_id IS NULL AND o.text = l.text
-                                     ELSE o.chat_id = l.chat_id AND o.message_id = l.message_id END))
+        f"""SELECT * FROM labels l
+           WHERE {"l.topic = :topic AND" if topic is not None else ""}
+             l.id = (SELECT MAX(id) FROM labels o
+                     WHERE o.topic = l.topic
+                       AND (CASE WHEN l.chat_id IS NULL THEN o.chat_id IS NULL AND o.text = l.text
+                                 ELSE o.chat_id = l.chat_id AND o.message_id = l.message_id END))
            ORDER BY l.id""",
         {"topic": topic},
     )
-    return [Label(topic=r["topic"], correct=bool(r["correct"]), text=r["text"], chat_id=r["chat_id"],
-                  message_id=r["message_id"], source=r["source"], labelled_by=r["labelled_by"],
-                  at=from_iso(r["at"]))
+    return [Label(topic=r.topic, correct=bool(r.correct), text=r.text, chat_id=r.chat_id,
+                  message_id=r.message_id, source=r.source, labelled_by=r.labelled_by, at=from_iso(r.at))
             for r in rows]

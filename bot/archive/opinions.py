@@ -15,7 +15,7 @@ from bot.archive import Archive, iso
 _REVIEWS = """
     SELECT m.chat_id, m.message_id, r.topic, r.score
     FROM model_reviews r JOIN messages m ON m.id = r.message
-    WHERE m.date >= :start AND m.date < :end
+    WHERE m.date >= :start AND m.date < :until
       AND NOT EXISTS (SELECT 1 FROM matches x WHERE x.message = m.id AND x.topic = r.topic)
     ORDER BY r.score DESC, m.date
 """
@@ -25,13 +25,14 @@ async def period_reviews(archive: Archive, start: datetime, end: datetime) -> di
     """(chat_id, message_id) → {topic: score} of the messages dated in [start, end) that the
     model wants reviewed for a topic nothing found."""
     out: dict[tuple[int, int], dict[str, float]] = {}
-    for r in await archive.rows(_REVIEWS, {"start": iso(start), "end": iso(end)}):
-        out.setdefault((r["chat_id"], r["message_id"]), {})[r["topic"]] = r["score"]
+    for r in await archive.rows(_REVIEWS, {"start": iso(start), "until": iso(end)}):
+        out.setdefault((r.chat_id, r.message_id), {})[r.topic] = r.score
     return out
 
 
 async def recent_texts(archive: Archive, since: datetime, limit: int = 20_000) -> list[str]:
     """Texts of the messages archived since `since`, newest first."""
     rows = await archive.rows(
-        "SELECT text FROM messages WHERE date >= ? AND text != '' ORDER BY date DESC LIMIT ?", (iso(since), limit))
-    return [r["text"] for r in rows]
+        "SELECT text FROM messages WHERE date >= :since AND text != '' ORDER BY date DESC LIMIT :limit",
+        {"since": iso(since), "limit": limit})
+    return [r.text for r in rows]

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from datetime import datetime, timezone
 
 from telethon import TelegramClient, events
 
+from bot.archive import DatabaseError
 from bot.backoff import Backoff
 from bot.ingest import Ingestor
 from bot.telegram.convert import to_post
@@ -118,7 +118,7 @@ class LiveFeed:
                 await self.ingestor.service_message(*payload)
             else:
                 await self.ingestor.broken(*payload)
-        except (sqlite3.Error, OSError) as error:
+        except (DatabaseError, OSError) as error:
             chat_id = payload[0].chat_id if kind in ("new", "edit") else payload[0]
             log.error("live %s in chat %s not written (%s); held and tried again", kind, chat_id, error)
             self.refused += 1
