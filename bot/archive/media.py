@@ -74,8 +74,8 @@ async def due(archive: Archive, now: datetime, limit: int, exclude: set[int] | f
               ) -> list[MediaItem]:
     """Pending items whose next attempt is due, oldest first, leaving out those in flight."""
     rows = await archive.rows(
-        f"""{_ITEM} WHERE m.status = 'pending' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= :now)
-               {"AND m.id NOT IN :skip" if exclude else ""}
+        _ITEM + """ WHERE m.status = 'pending' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= :now)
+               AND m.id NOT IN :skip
             ORDER BY m.next_attempt_at NULLS FIRST, m.id LIMIT :limit""",
         {"now": iso(now), "skip": sorted(exclude), "limit": limit},
     )
