@@ -136,7 +136,8 @@ async def test_commands_beyond_an_editors_rate_are_refused_once_and_others_go_on
 
 def _archived(running, chat_id):
     async def check():
-        rows = await running.service.archive.rows("SELECT 1 FROM messages WHERE chat_id = ?", (chat_id,))
+        rows = await running.service.archive.rows("SELECT 1 FROM messages WHERE chat_id = :chat_id",
+                                                  {"chat_id": chat_id})
         return bool(rows)
     return check()
 
@@ -322,8 +323,7 @@ async def test_a_burst_in_three_chats_of_one_city_raises_one_alert_and_ordinary_
 
 def _matched(running, count: int):
     async def check():
-        rows = await running.service.archive.rows("SELECT COUNT(*) AS n FROM messages WHERE matched = 1")
-        return rows[0]["n"] >= count
+        return await running.service.archive.scalar("SELECT COUNT(*) FROM messages WHERE matched = 1") >= count
     return check()
 
 

@@ -50,7 +50,7 @@ async def test_failed_attempts_wait_longer_each_time_then_fail_with_their_reason
     for attempt in range(1, queue.MAX_ATTEMPTS):
         assert await queue.mark_retry(archive, item.id, "TimeoutError", now) == "pending"
         row = await queue.file_of(archive, KYIV.id, 1)
-        due_at = datetime.fromisoformat(row["next_attempt_at"])
+        due_at = row["next_attempt_at"]
         waits.append(due_at - now)
         assert row["attempts"] == attempt
         assert await queue.due(archive, due_at - timedelta(seconds=1), limit=1) == []
@@ -97,8 +97,8 @@ async def test_the_same_bytes_in_two_chats_are_one_file_linked_twice(archive):
     assert await queue.stored_copy(archive, PHOTO.telegram_id, "photo", PHOTO.size) == ("ab" * 32, "media/ab/ab/x.jpg")
     assert await queue.stored_copy(archive, PHOTO.telegram_id, "video", PHOTO.size) is None
     await queue.mark_done(archive, lviv.id, "ab" * 32, "media/ab/ab/x.jpg", 120_000)
-    assert (await archive.row("SELECT COUNT(*) FROM media_files"))[0] == 1
-    assert (await archive.row("SELECT COUNT(*) FROM media WHERE sha256 = ?", ("ab" * 32,)))[0] == 2
+    assert await archive.scalar("SELECT COUNT(*) FROM media_files") == 1
+    assert await archive.scalar("SELECT COUNT(*) FROM media WHERE sha256 = :sha256", {"sha256": "ab" * 32}) == 2
     counts = await queue.counts(archive)
     assert (counts["done"], counts["files"], counts["bytes"]) == (2, 1, 120_000)
 

@@ -217,7 +217,7 @@ async def test_the_same_photo_in_two_chats_is_stored_once_and_linked_twice(world
     assert {r["status"] for r in rows} == {"done"}
     assert len({r["sha256"] for r in rows}) == 1 and len({r["path"] for r in rows}) == 1
     assert len(world.files()) == 1 and world.stored_bytes(rows[0]) == data
-    assert (await world.archive.row("SELECT COUNT(*) FROM media_files"))[0] == 1
+    assert await world.archive.scalar("SELECT COUNT(*) FROM media_files") == 1
     # the repost was linked without downloading; the re-upload was downloaded and deduplicated
     assert fake.requests.count("GetFileRequest") == downloads * 2
 

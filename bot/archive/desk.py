@@ -21,13 +21,18 @@ async def save_interim(archive: Archive, key: str, chat_id: int, posted: list[tu
     """An interim digest the desk posted in `chat_id`: (part, message id) of each part, and
     which archived message each numbered item stands for."""
     async with archive.transaction() as db:
-        await db.executemany(
-            "INSERT OR IGNORE INTO interim_parts (chat_id, message_id, period, part) VALUES (?, ?, ?, ?)",
-            [(chat_id, message_id, key, part) for part, message_id in posted])
-        await db.executemany(
-            """INSERT OR IGNORE INTO digest_items (period, part, number, chat_id, message_id)
-               VALUES (?, ?, ?, ?, ?)""",
-            [(key, i.part, i.number, i.chat_id, i.message_id) for i in items])
+        if posted:
+            await db.executemany(
+                """INSERT INTO interim_parts (chat_id, message_id, period, part)
+                   VALUES (:chat_id, :message_id, :period, :part) ON CONFLICT DO NOTHING""",
+                [{"chat_id": chat_id, "message_id": message_id, "period": key, "part": part}
+                 for part, message_id in posted])
+        if items:
+            await db.executemany(
+                """INSERT INTO digest_items (period, part, number, chat_id, message_id)
+                   VALUES (:period, :part, :number, :chat_id, :message_id) ON CONFLICT DO NOTHING""",
+                [{"period": key, "part": i.part, "number": i.number, "chat_id": i.chat_id,
+                  "message_id": i.message_id} for i in items])
 
 
 async def items_of_message(archive: Archive, chat_id: int, message_id: int, *,
@@ -38,19 +43,20 @@ async def items_of_message(archive: Archive, chat_id: int, message_id: int, *,
     digests are posted (their parts are recorded by message id and that spelling).
     """
     found = await archive.row(
-        "SELECT period, part FROM interim_parts WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
+        "SELECT period, part FROM interim_parts WHERE chat_id = :chat_id AND message_id = :message_id",
+        {"chat_id": chat_id, "message_id": message_id})
     if found is None and digest_chat:
         found = await archive.row(
             """SELECT p.period, p.part FROM digest_parts p JOIN digests d ON d.period = p.period
-               WHERE p.message_id = ? AND d.chat = ? ORDER BY p.sent_at DESC LIMIT 1""",
-            (message_id, digest_chat))
+               WHERE p.message_id = :message_id AND d.chat = :chat ORDER BY p.sent_at DESC NULLS LAST LIMIT 1""",
+            {"message_id": message_id, "chat": digest_chat})
     if found is None:
         return None
     rows = await archive.rows(
-        "SELECT part, number, chat_id, message_id FROM digest_items WHERE period = ? ORDER BY number",
-        (found["period"],))
-    items = [ItemRef(r["part"], r["number"], r["chat_id"], r["message_id"]) for r in rows]
-    return found["period"], found["part"], items
+        "SELECT part, number, chat_id, message_id FROM digest_items WHERE period = :period ORDER BY number",
+        {"period": found.period})
+    items = [ItemRef(r.part, r.number, r.chat_id, r.message_id) for r in rows]
+    return found.period, found.part, items
 
 
 async def recent_matches(archive: Archive, since: datetime) -> list[Sighting]:
@@ -58,11 +64,11 @@ async def recent_matches(archive: Archive, since: datetime) -> list[Sighting]:
     rows = await archive.rows(
         """SELECT DISTINCT x.topic, m.chat_id, c.title, c.username, m.message_id, m.date, m.text
            FROM messages m JOIN matches x ON x.message = m.id JOIN chats c ON c.id = m.chat_id
-           WHERE m.matched = 1 AND m.deleted_at IS NULL AND m.date >= ?
+           WHERE m.matched = 1 AND m.deleted_at IS NULL AND m.date >= :since
            ORDER BY m.date, m.chat_id, m.message_id""",
-        (iso(since),))
-    return [Sighting(topic=r["topic"], chat_id=r["chat_id"], chat_title=r["title"], chat_username=r["username"],
-                     message_id=r["message_id"], date=from_iso(r["date"]), text=r["text"]) for r in rows]
+        {"since": iso(since)})
+    return [Sighting(topic=r.topic, chat_id=r.chat_id, chat_title=r.title, chat_username=r.username,
+                     message_id=r.message_id, date=from_iso(r.date), text=r.text) for r in rows]
 
 
 async def usual_counts(archive: Archive, since: datetime, until: datetime) -> dict[tuple[int, str], int]:
@@ -70,17 +76,18 @@ async def usual_counts(archive: Archive, since: datetime, until: datetime) -> di
     rows = await archive.rows(
         """SELECT m.chat_id, x.topic, COUNT(DISTINCT m.id) AS n
            FROM messages m JOIN matches x ON x.message = m.id
-           WHERE m.matched = 1 AND m.date >= ? AND m.date < ?
+           WHERE m.matched = 1 AND m.date >= :since AND m.date < :until
            GROUP BY m.chat_id, x.topic""",
-        (iso(since), iso(until)))
-    return {(r["chat_id"], r["topic"]): r["n"] for r in rows}
+        {"since": iso(since), "until": iso(until)})
+    return {(r.chat_id, r.topic): r.n for r in rows}
 
 
 async def announced_surges(archive: Archive, since: datetime) -> dict[str, datetime]:
     """Surges announced (Telegram accepted the alert) and seen from `since` on: surge → last seen."""
-    rows = await archive.rows("SELECT surge, last_seen FROM spike_alerts WHERE sent_at IS NOT NULL AND last_seen >= ?",
-                              (iso(since),))
-    return {r["surge"]: from_iso(r["last_seen"]) for r in rows}
+    rows = await archive.rows(
+        "SELECT surge, last_seen FROM spike_alerts WHERE sent_at IS NOT NULL AND last_seen >= :since",
+        {"since": iso(since)})
+    return {r.surge: from_iso(r.last_seen) for r in rows}
 
 
 async def surge_seen(archive: Archive, surge: str, at: datetime, matches: int | None = None) -> None:
@@ -88,15 +95,16 @@ async def surge_seen(archive: Archive, surge: str, at: datetime, matches: int | 
     async with archive.transaction() as db:
         if matches is not None:
             await db.execute(
-                """INSERT INTO spike_alerts (surge, started_at, last_seen, matches) VALUES (?, ?, ?, ?)
+                """INSERT INTO spike_alerts (surge, started_at, last_seen, matches) VALUES (:surge, :at, :at, :matches)
                    ON CONFLICT (surge) DO UPDATE SET started_at = excluded.started_at,
                        last_seen = excluded.last_seen, matches = excluded.matches, sent_at = NULL""",
-                (surge, iso(at), iso(at), matches))
+                {"surge": surge, "at": iso(at), "matches": matches})
         else:
-            await db.execute("UPDATE spike_alerts SET last_seen = MAX(last_seen, ?) WHERE surge = ?",
-                             (iso(at), surge))
+            # last_seen only moves forward
+            await db.execute("UPDATE spike_alerts SET last_seen = :at WHERE surge = :surge AND last_seen < :at",
+                             {"at": iso(at), "surge": surge})
 
 
 async def surge_sent(archive: Archive, surge: str, at: datetime) -> None:
     async with archive.transaction() as db:
-        await db.execute("UPDATE spike_alerts SET sent_at = ? WHERE surge = ?", (iso(at), surge))
+        await db.execute("UPDATE spike_alerts SET sent_at = :at WHERE surge = :surge", {"at": iso(at), "surge": surge})

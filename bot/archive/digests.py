@@ -34,7 +34,7 @@ _SPANS = """
            -- a match kept from an earlier text still files the message under its topic, but
            -- its span indexes that text, so it marks nothing in the current one
            CASE WHEN x.version = 0 THEN x.start ELSE 0 END AS start,
-           CASE WHEN x.version = 0 THEN x.end ELSE 0 END AS end
+           CASE WHEN x.version = 0 THEN x."end" ELSE 0 END AS "end"
     FROM messages m JOIN matches x ON x.message = m.id
     WHERE m.matched = 1 AND m.date >= :start AND m.date < :end
     ORDER BY x.message, x.start
@@ -70,28 +70,28 @@ async def period_hits(archive: Archive, start: datetime, end: datetime) -> list[
     spans: dict[int, list[Span]] = {}
     model: dict[int, list[tuple[str, str]]] = {}
     for r in await archive.rows(_SPANS, bounds):
-        spans.setdefault(r["message"], []).append(Span(r["topic"], r["start"], r["end"]))
-        if r["rule"] == MODEL_RULE:
-            model.setdefault(r["message"], []).append((r["topic"], r["term"]))
+        spans.setdefault(r.message, []).append(Span(r.topic, r.start, r.end))
+        if r.rule == MODEL_RULE:
+            model.setdefault(r.message, []).append((r.topic, r.term))
     review: dict[int, list[tuple[str, float]]] = {}
     for r in await archive.rows(_REVIEWS, bounds):
-        review.setdefault(r["message"], []).append((r["topic"], r["score"]))
+        review.setdefault(r.message, []).append((r.topic, r.score))
     albums: dict[tuple[int, int], list[tuple[str, int]]] = {}
     for r in await archive.rows(_ALBUMS, bounds):
-        albums.setdefault((r["chat_id"], r["grouped_id"]), []).append((r["media_kind"], r["n"]))
+        albums.setdefault((r.chat_id, r.grouped_id), []).append((r.media_kind, r.n))
     hits = []
     for r in rows:
-        if r["grouped_id"] is not None and (r["chat_id"], r["grouped_id"]) in albums:
-            media = tuple(albums[(r["chat_id"], r["grouped_id"])])
+        if r.grouped_id is not None and (r.chat_id, r.grouped_id) in albums:
+            media = tuple(albums[(r.chat_id, r.grouped_id)])
         else:
-            media = ((r["media_kind"], 1),) if r["media_kind"] else ()
+            media = ((r.media_kind, 1),) if r.media_kind else ()
         hits.append(Hit(
-            chat_id=r["chat_id"], message_id=r["message_id"], chat_title=r["title"],
-            chat_username=r["username"], date=from_iso(r["date"]), text=r["text"],
-            spans=tuple(spans.get(r["id"], ())), views=r["views"], forwards=r["forwards"],
-            grouped_id=r["grouped_id"], media=media,
-            edited=bool(r["edit_date"] or r["versioned"]), deleted=r["deleted_at"] is not None,
-            model=tuple(model.get(r["id"], ())), review=tuple(review.get(r["id"], ())),
+            chat_id=r.chat_id, message_id=r.message_id, chat_title=r.title,
+            chat_username=r.username, date=from_iso(r.date), text=r.text,
+            spans=tuple(spans.get(r.id, ())), views=r.views, forwards=r.forwards,
+            grouped_id=r.grouped_id, media=media,
+            edited=bool(r.edit_date or r.versioned), deleted=r.deleted_at is not None,
+            model=tuple(model.get(r.id, ())), review=tuple(review.get(r.id, ())),
         ))
     return hits
 
@@ -106,9 +106,9 @@ async def topic_counts(archive: Archive, start: datetime, end: datetime) -> tupl
            GROUP BY x.topic""",
         bounds,
     )
-    total = await archive.row(
-        "SELECT COUNT(*) AS n FROM messages WHERE matched = 1 AND date >= :start AND date < :end", bounds)
-    return {r["topic"]: r["n"] for r in rows}, total["n"]
+    total = await archive.scalar(
+        "SELECT COUNT(*) FROM messages WHERE matched = 1 AND date >= :start AND date < :end", bounds)
+    return {r.topic: r.n for r in rows}, total
 
 
 # ---- what was sent ---------------------------------------------------------------------------
@@ -116,25 +116,25 @@ async def topic_counts(archive: Archive, start: datetime, end: datetime) -> tupl
 async def schedule_since(archive: Archive, now: datetime) -> datetime:
     """When digests were first scheduled in this archive (recorded on the first call)."""
     async with archive.transaction() as db:
-        await db.execute("INSERT OR IGNORE INTO digest_schedule (id, since) VALUES (1, ?)", (iso(now),))
-        cursor = await db.execute("SELECT since FROM digest_schedule WHERE id = 1")
-        (since,) = await cursor.fetchone()
+        await db.execute("INSERT INTO digest_schedule (id, since) VALUES (1, :now) ON CONFLICT DO NOTHING",
+                         {"now": iso(now)})
+        since = (await db.execute("SELECT since FROM digest_schedule WHERE id = 1")).scalar()
     return from_iso(since)
 
 
 async def sent_periods(archive: Archive, after: datetime) -> set[str]:
     """Keys of the periods ending after `after` that Telegram fully accepted."""
     rows = await archive.rows(
-        "SELECT period FROM digests WHERE sent_at IS NOT NULL AND period_end > ?", (iso(after),))
-    return {r["period"] for r in rows}
+        "SELECT period FROM digests WHERE sent_at IS NOT NULL AND period_end > :after", {"after": iso(after)})
+    return {r.period for r in rows}
 
 
 async def settled_periods(archive: Archive, after: datetime) -> set[str]:
     """Keys of the periods ending after `after` that are owed no more: sent, or given up."""
     rows = await archive.rows(
         """SELECT period FROM digests WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL)
-           AND period_end > ?""", (iso(after),))
-    return {r["period"] for r in rows}
+           AND period_end > :after""", {"after": iso(after)})
+    return {r.period for r in rows}
 
 
 async def stored_parts(archive: Archive, key: str) -> list[dict] | None:
@@ -142,8 +142,8 @@ async def stored_parts(archive: Archive, key: str) -> list[dict] | None:
     never composed. A part is accepted when sent_at is set; its message_id may stay unknown."""
     rows = await archive.rows(
         """SELECT part, html, random_id, message_id, sent_at FROM digest_parts
-           WHERE period = ? ORDER BY part""", (key,))
-    return [dict(r) for r in rows] or None
+           WHERE period = :key ORDER BY part""", {"key": key})
+    return [{**r._asdict(), "sent_at": from_iso(r.sent_at)} for r in rows] or None
 
 
 async def save_composed(archive: Archive, period: Period, chat: str, parts: list[str],
@@ -153,21 +153,25 @@ async def save_composed(archive: Archive, period: Period, chat: str, parts: list
     `items`: which archived message each numbered item stands for, kept with the parts so an
     editor's reply to an item can be tied to it."""
     async with archive.transaction() as db:
-        cursor = await db.execute(
-            """INSERT OR IGNORE INTO digests (period, period_start, period_end, chat, composed_at)
-               VALUES (?, ?, ?, ?, ?)""",
-            (period.key, iso(period.start), iso(period.end), chat, iso(at or utcnow())),
+        result = await db.execute(
+            """INSERT INTO digests (period, period_start, period_end, chat, composed_at)
+               VALUES (:period, :start, :end, :chat, :at) ON CONFLICT DO NOTHING""",
+            {"period": period.key, "start": iso(period.start), "end": iso(period.end), "chat": chat,
+             "at": iso(at or utcnow())},
         )
-        if cursor.rowcount:
+        if result.rowcount:
             await db.executemany(
-                "INSERT INTO digest_parts (period, part, html, random_id) VALUES (?, ?, ?, ?)",
-                [(period.key, n, html, secrets.randbits(63)) for n, html in enumerate(parts, start=1)],
+                "INSERT INTO digest_parts (period, part, html, random_id) VALUES (:period, :part, :html, :random_id)",
+                [{"period": period.key, "part": n, "html": html, "random_id": secrets.randbits(63)}
+                 for n, html in enumerate(parts, start=1)],
             )
-            await db.executemany(
-                """INSERT OR IGNORE INTO digest_items (period, part, number, chat_id, message_id)
-                   VALUES (?, ?, ?, ?, ?)""",
-                [(period.key, i.part, i.number, i.chat_id, i.message_id) for i in items],
-            )
+            if items:
+                await db.executemany(
+                    """INSERT INTO digest_items (period, part, number, chat_id, message_id)
+                       VALUES (:period, :part, :number, :chat_id, :message_id) ON CONFLICT DO NOTHING""",
+                    [{"period": period.key, "part": i.part, "number": i.number, "chat_id": i.chat_id,
+                      "message_id": i.message_id} for i in items],
+                )
     return await stored_parts(archive, period.key) or []
 
 
@@ -178,17 +182,16 @@ async def mark_part_sent(archive: Archive, key: str, part: int, message_id: int 
     moment = iso(at or utcnow())
     async with archive.transaction() as db:
         await db.execute(
-            "UPDATE digest_parts SET message_id = ?, sent_at = ? WHERE period = ? AND part = ?",
-            (message_id, moment, key, part),
+            "UPDATE digest_parts SET message_id = :message_id, sent_at = :at WHERE period = :key AND part = :part",
+            {"message_id": message_id, "at": moment, "key": key, "part": part},
         )
-        cursor = await db.execute(
-            "SELECT COUNT(*) FROM digest_parts WHERE period = ? AND sent_at IS NULL", (key,))
-        (missing,) = await cursor.fetchone()
+        missing = (await db.execute(
+            "SELECT COUNT(*) FROM digest_parts WHERE period = :key AND sent_at IS NULL", {"key": key})).scalar()
         if missing == 0:
             await db.execute(
-                """UPDATE digests SET sent_at = ?, error = NULL, next_attempt_at = NULL, failed_at = NULL
-                   WHERE period = ? AND sent_at IS NULL""",
-                (moment, key),
+                """UPDATE digests SET sent_at = :at, error = NULL, next_attempt_at = NULL, failed_at = NULL
+                   WHERE period = :key AND sent_at IS NULL""",
+                {"at": moment, "key": key},
             )
     return missing == 0
 
@@ -201,32 +204,32 @@ async def record_refusal(archive: Archive, key: str, reason: str, next_attempt: 
     how many times that has happened to this digest.
     """
     async with archive.transaction() as db:
-        await db.execute(
-            """UPDATE digests SET attempts = attempts + 1, error = ?, error_at = ?, next_attempt_at = ?,
-                                  rejections = rejections + ?
-               WHERE period = ?""",
-            (reason, iso(at or utcnow()), iso(next_attempt), int(rejected), key),
+        result = await db.execute(
+            """UPDATE digests SET attempts = attempts + 1, error = :reason, error_at = :at,
+                   next_attempt_at = :next_attempt, rejections = rejections + :rejected
+               WHERE period = :key RETURNING rejections""",
+            {"reason": reason, "at": iso(at or utcnow()), "next_attempt": iso(next_attempt),
+             "rejected": int(rejected), "key": key},
         )
-        cursor = await db.execute("SELECT rejections FROM digests WHERE period = ?", (key,))
-        row = await cursor.fetchone()
-    return row[0] if row else 0
+        rejections = result.scalar()
+    return rejections or 0
 
 
 async def mark_failed(archive: Archive, key: str, reason: str, at: datetime | None = None) -> None:
     """Give a digest up: it is no longer owed, and `dozor status` shows why."""
     async with archive.transaction() as db:
         await db.execute(
-            """UPDATE digests SET failed_at = ?, error = ?, next_attempt_at = NULL
-               WHERE period = ? AND sent_at IS NULL""",
-            (iso(at or utcnow()), reason, key),
+            """UPDATE digests SET failed_at = :at, error = :reason, next_attempt_at = NULL
+               WHERE period = :key AND sent_at IS NULL""",
+            {"at": iso(at or utcnow()), "reason": reason, "key": key},
         )
 
 
 async def digest_status(archive: Archive) -> dict:
     """For `dozor status`: the last digest sent, every digest still waiting with its reason,
-    and every digest given up with its reason.
+    and every digest given up with its reason (moments as datetimes).
 
-        {"last_sent": {"period": "daily:2026-03-29", "sent_at": "...", "parts": 2} | None,
+        {"last_sent": {"period": "daily:2026-03-29", "sent_at": datetime(...), "parts": 2} | None,
          "pending": [{"period": ..., "parts": 3, "parts_sent": 1, "attempts": 4,
                       "error": "not allowed to post in @editors: ...", "error_at": ..., "next_attempt_at": ...}],
          "failed": [{"period": ..., "parts": 3, "parts_sent": 0, "attempts": 3,
@@ -242,7 +245,8 @@ async def digest_status(archive: Archive) -> dict:
            FROM digests d LEFT JOIN digest_parts p ON p.period = d.period
            WHERE d.sent_at IS NULL GROUP BY d.period ORDER BY d.period_end""")
     pending, failed = [], []
-    for row in map(dict, unsent):
+    for found in unsent:
+        row = _with_moments(found, "error_at", "next_attempt_at", "failed_at")
         if row["failed_at"] is None:
             del row["failed_at"]
             pending.append(row)
@@ -250,7 +254,15 @@ async def digest_status(archive: Archive) -> dict:
             del row["next_attempt_at"]
             failed.append(row)
     return {
-        "last_sent": dict(last) if last else None,
+        "last_sent": _with_moments(last, "sent_at") if last else None,
         "pending": pending,
         "failed": failed,
     }
+
+
+def _with_moments(row, *moments: str) -> dict:
+    """A row as a dict whose moments are datetimes on both backends (SQLite keeps them as text)."""
+    found = row._asdict()
+    for key in moments:
+        found[key] = from_iso(found[key])
+    return found

@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import json
 
-from bot.archive import Archive
+from bot.archive import Archive, iso
 from bot.archive import media as queue
 from bot.config import load_settings
 from bot.display import say
@@ -55,7 +55,9 @@ async def collect(settings, limit: int) -> dict:
         report = {"counts": counts, "limits": {"max_mb": settings.media_max_mb, "types": list(settings.media_types),
                                                "workers": settings.media_workers}}
         for status in ("pending", "failed", "skipped"):
-            report[status] = await queue.listing(archive, status, limit)
+            report[status] = [{**item, "next_attempt_at": iso(item["next_attempt_at"]),
+                               "updated_at": iso(item["updated_at"])}
+                              for item in await queue.listing(archive, status, limit)]
             report[f"{status}_reasons"] = await queue.reasons(archive, status)
     return report
 

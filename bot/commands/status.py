@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from bot import heartbeat
-from bot.archive import Archive
+from bot.archive import Archive, iso
 from bot.archive import media as media_queue
 from bot.archive.digests import digest_status
 from bot.archive.coverage import load_coverage
@@ -55,7 +55,15 @@ async def collect(settings) -> dict:
         row["coverage"] = _coverage(coverage.get(chat.chat_id), now, zone)
         rows.append(row)
     for wait in limits["flood_waits"]:
-        wait["until"] = datetime.fromisoformat(wait["until"]).astimezone(zone).isoformat(timespec="seconds")
+        wait["started_at"] = iso(wait["started_at"])
+        wait["until"] = wait["until"].astimezone(zone).isoformat(timespec="seconds")
+    if limits["plan"]["account"]:
+        limits["plan"]["account"]["counted_at"] = iso(limits["plan"]["account"]["counted_at"])
+    # the digest's moments as the UTC text they are shown in
+    for row in filter(None, (digest["last_sent"], *digest["pending"], *digest["failed"])):
+        for key in ("sent_at", "error_at", "next_attempt_at", "failed_at"):
+            if key in row:
+                row[key] = iso(row[key])
     beat = heartbeat.read(settings.storage)
     free = heartbeat.free_space(settings.storage)
     service = {"running": heartbeat.running(beat, now), "heartbeat": beat, "disk_free": free,

@@ -181,10 +181,10 @@ def status_answer(chats: list[ChatStatus], totals: Mapping[str, int], media: Map
     return "\n".join(lines)
 
 
-def _when(text: str | None, tz: ZoneInfo) -> str:
-    if not text:
+def _when(moment: datetime | None, tz: ZoneInfo) -> str:
+    if moment is None:
         return "—"
-    return datetime.fromisoformat(text).astimezone(tz).strftime("%d.%m %H:%M")
+    return moment.astimezone(tz).strftime("%d.%m %H:%M")
 
 
 # ---- feedback -----------------------------------------------------------------------------
