@@ -334,7 +334,7 @@ async def test_a_join_that_never_arrived_live_is_passed_by_the_catch_up(fake, ru
         assert await archive.checkpoint(city.marked_id) == joined_last.id
 
 
-async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(tmp_path):
+async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(backend):
     """The digest freezes a period only once every chat is complete up to its end; a live
     message that reveals missing ones must not count as that."""
     from bot.coverage import Coverage
@@ -345,7 +345,7 @@ async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(t
 
     chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
     asked = []
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    archive = await Archive.open(backend)
     try:
         await archive.save_chat(chat, "@kyiv_news")
         coverage = await Coverage.open(archive, on_gap=lambda chat_id, recheck=False: asked.append(chat_id))
@@ -405,7 +405,7 @@ async def test_a_stop_is_obeyed_while_telegram_is_out_of_reach(settings, fake):
     assert not service.ready.is_set()
 
 
-async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(tmp_path):
+async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(backend):
     """A page that fails for a reason other than the archive is stored one by one; the read
     stops below the message that failed, so the next read retries it instead of passing it."""
     from bot.coverage import Coverage
@@ -416,13 +416,13 @@ async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(
     from tests.conftest import EXAMPLE_KEYWORDS
 
     chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    archive = await Archive.open(backend)
     try:
         await archive.save_chat(chat, "@kyiv_news")
         ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), await Coverage.open(archive))
         await ingestor.watch(chat)
         now = datetime.now(timezone.utc)
-        unstorable = f"{MATCHING} \ud800"  # a lone surrogate: SQLite cannot encode it
+        unstorable = f"{MATCHING} \ud800"  # a lone surrogate: neither backend can encode it
         page = Page(posts=[Post(chat.id, 1, now, MATCHING), Post(chat.id, 2, now, unstorable),
                            Post(chat.id, 3, now, MATCHING)], last_id=3)
         with pytest.raises(Held):
