@@ -173,6 +173,7 @@ class Desk_:
         await self.client.disconnect()
 
 
+@pytest.mark.both_backends
 async def test_digest_on_demand_leaves_the_scheduled_digest_whole_and_replies_become_labels(fake, settings):
     people = People(fake)
     settings = replace(settings, digest_chat="@editors_room", editors=("@anna_ed",), digest_time=time(9, 0),
@@ -272,6 +273,7 @@ async def rounds(caplog, count: int) -> None:
                      >= count, f"{count} rounds of the spike alerts")
 
 
+@pytest.mark.both_backends
 async def test_a_burst_in_three_chats_of_one_city_raises_one_alert_and_ordinary_traffic_none(
         fake, run_service, caplog, monkeypatch):
     monkeypatch.setattr(alerts, "TICK", 0.05)
