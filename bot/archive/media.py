@@ -87,8 +87,8 @@ async def stored_copy(archive: Archive, telegram_id: int | None, kind: str, size
     forward of a stored photo costs no download at all."""
     if telegram_id is None:
         return None
-    # a photo and a document may share a Telegram id but not their bytes; a size we do not
-    # know yet rules nothing out (decided here: PostgreSQL cannot type a bare NULL parameter)
+    # Telegram numbers photos apart from documents, so an id names a file only within its kind;
+    # a size not known rules nothing out (decided here: PostgreSQL cannot type a bare NULL parameter)
     row = await archive.row(
         f"""SELECT f.sha256, f.path FROM media m JOIN media_files f ON f.sha256 = m.sha256
             WHERE m.telegram_id = :telegram_id AND m.status = 'done'
