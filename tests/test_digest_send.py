@@ -15,6 +15,7 @@ from telethon.tl import types
 
 from bot.archive import Archive, iso
 from bot.archive.digests import digest_status, schedule_since, stored_parts
+from bot.commands import status as status_command
 from bot.config import Settings
 from bot.digest.sender import REJECTIONS, owed, run_digests
 from bot.model import Chat
@@ -188,6 +189,11 @@ async def test_editors_receive_the_digest_at_digest_time(world, caplog):
     assert "https://t.me/kyiv_news/501" in links and "https://t.me/c/1700000003/9" in links
     status = await digest_status(world.archive)
     assert status["last_sent"]["period"] == "daily:2026-03-20" and status["pending"] == []
+    assert status["last_sent"]["sent_at"] == datetime(2026, 3, 20, 7, 0, tzinfo=UTC)
+    # `dozor status` says when, in UTC text, whichever backend holds the archive
+    report = await status_command.collect(world.settings)
+    assert "digest: last sent daily:2026-03-20 at 2026-03-20T07:00:00+00:00" in status_command.render(report)
+    assert report["digest"]["last_sent"]["sent_at"] == "2026-03-20T07:00:00+00:00"
     # a later look at the same day sends nothing more
     clock.now = kyiv("2026-03-20T15:00")
     await looked_at(caplog, clock.now)
