@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError as DatabaseError  # what callers catch whe
 from bot.archive import database
 from bot.archive.database import Connection, Location, describe
 from bot.archive.schema import MIGRATIONS
+from bot.archive.terms import write_terms
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
@@ -284,6 +285,7 @@ class Archive:
                     if not keep:
                         continue
                     rowid = await _insert_message(db, post, result, now)
+                    await write_terms(db, rowid, post.text)
                     report.archived += 1
                     report.matched += bool(result)
                 else:
@@ -311,6 +313,7 @@ class Archive:
                          result.language, rowid),
                     )
                     if kept is not None:
+                        await write_terms(db, rowid, post.text)
                         # spans index the text they were found in: an edit that matches replaces
                         # them; one that no longer matches keeps them with the version they belong
                         # to, which says why the message was archived
