@@ -164,6 +164,9 @@ async def write_terms(db, message: int, text: str | None) -> None:
     added, the terms only an earlier version had go, so the index holds the current text.
     The lemmas are looked up in a thread: a long post of unseen words takes milliseconds."""
     terms = sorted(await asyncio.to_thread(terms_of, text)) if text else []
+    if not terms:  # an empty list would expand to a NULL PostgreSQL refuses to compare with text
+        await db.execute("DELETE FROM message_terms WHERE message = :message", {"message": message})
+        return
     await db.execute("DELETE FROM message_terms WHERE message = :message AND term NOT IN :terms",
                      {"message": message, "terms": terms})
     await db.executemany(_INSERT, [{"term": term, "message": message} for term in terms])
