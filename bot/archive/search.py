@@ -33,6 +33,7 @@ class Hit:
     pieces: tuple[tuple[str, bool], ...]  # the snippet, cut where a found word starts and ends
     topics: tuple[str, ...]
     deleted: bool
+    marks: tuple[tuple[int, int], ...] = ()  # where in `text` the words searched for were found
 
     @property
     def snippet(self) -> str:
@@ -140,9 +141,10 @@ async def _topics(archive: Archive, ids: list[int]) -> dict[int, tuple[str, ...]
 def _hit(row, topics: tuple[str, ...], query: Query) -> Hit:
     _, message_id, date, text, deleted_at, chat_id, title, username, kind = row
     text = text or ""
+    spans = found_spans(text, query)
     return Hit(chat=Chat(id=chat_id, title=title, username=username, kind=kind), message_id=message_id,
-               date=from_iso(date), text=text, pieces=snippet(text, found_spans(text, query)), topics=topics,
-               deleted=deleted_at is not None)
+               date=from_iso(date), text=text, pieces=snippet(text, spans), topics=topics,
+               deleted=deleted_at is not None, marks=tuple((start, end) for start, end, _ in spans))
 
 
 def snippet(text: str, spans: list[tuple[int, int, bool]]) -> tuple[tuple[str, bool], ...]:
