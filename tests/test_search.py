@@ -1,12 +1,15 @@
 """Search by word forms, on SQLite and PostgreSQL: what an editor types finds what chats wrote."""
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.archive import Archive
+from bot.archive.schema import MIGRATIONS
 from bot.archive.search import search
-from bot.archive.terms import parse_query, root, terms_of
+from bot.archive.terms import backfill, parse_query, root, terms_of
 from bot.model import Chat, Match, MatchResult, Post
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
@@ -124,6 +127,53 @@ async def test_the_snippet_marks_the_found_words_and_cuts_long_texts(archive):
     (bracketed,) = await search(archive, "мобілізація метро", since=T0 + timedelta(minutes=2))
     # brackets in the text itself stay text: the pieces say which words were found
     assert bracketed.found == ("метро", "мобілізація")
+
+
+async def test_an_archive_of_the_first_release_is_indexed_when_it_is_upgraded(tmp_path):
+    path = tmp_path / "archive.sqlite3"
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS, start=1):
+        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    db.execute("INSERT INTO chats (id, title, username, kind, added_at) "
+               "VALUES (-1001, 'Київ', 'kyiv', 'channel', '2026-03-01T10:00:00+00:00')")
+    db.executemany("INSERT INTO messages (chat_id, message_id, date, text, matched, archived_at) "
+                   "VALUES (-1001, ?, ?, ?, 0, '2026-03-01T10:00:00+00:00')",
+                   [(1, "2026-03-01T09:00:00+00:00", "Вчора бусифікували сусіда"),
+                    (2, "2026-03-01T09:05:00+00:00", "Тцкашники на Подолі")])
+    db.commit()
+    db.close()
+    archive = await Archive.open(path)
+    try:
+        assert await found(archive, "бусифікація") == [1]
+        assert await found(archive, "ТЦК") == [2]
+        # FTS5 and its triggers are gone: nothing else writes on every message
+        assert await archive.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'messages_fts%'") == 0
+    finally:
+        await archive.close()
+
+
+async def test_the_backfill_indexes_what_has_no_terms_on_both_backends(archive):
+    await archive.ingest(KYIV, [(post(KYIV, 1, "Повістки роздають біля метро"), NOTHING)])
+    async with archive.transaction() as db:
+        await db.execute("DELETE FROM message_terms")
+    assert await found(archive, "повістка") == []
+    async with archive.engine.connect() as connection:
+        assert await connection.run_sync(backfill) == 1
+        await connection.commit()
+    assert await found(archive, "повістка") == [1]
+
+
+async def test_prefixes_are_ranges_of_code_points_on_both_backends(archive):
+    # PostgreSQL's linguistic collations skip the apostrophe and order letters their own way;
+    # the index's "C" collation keeps a prefix one range, as in SQLite
+    await archive.ingest(KYIV, [(post(KYIV, 1, "П'ятниця: черги на Лук'янівській"), NOTHING)])
+    assert await found(archive, "п'ятн") == [1]
+    assert await found(archive, "Лук'янівська") == [1]
+    if archive.dialect == "postgresql":
+        collation = await archive.scalar(
+            "SELECT collation_name FROM information_schema.columns "
+            "WHERE table_name = 'message_terms' AND column_name = 'term' AND table_schema = current_schema()")
+        assert collation == "C"
 
 
 # ---- the index and the query, without a database ------------------------------------------
