@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError as DatabaseError  # what callers catch whe
 from bot.archive import database, keeping
 from bot.archive.database import Connection, Location, describe
 from bot.archive.schema import MIGRATIONS
+from bot.archive.terms import write_terms
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
@@ -492,6 +493,7 @@ async def _insert_message(db: Connection, post: Post, result: MatchResult, now: 
          "grouped_id": post.grouped_id, "media_kind": post.media.kind if post.media else None,
          "language": result.language, "matched": int(bool(result)), "edit_date": iso(post.edit_date), "now": now},
     )).scalar()
+    await write_terms(db, rowid, post.text)
     if post.media is not None:
         await _insert_media(db, rowid, post.media, now)
     await db.execute(
@@ -518,6 +520,8 @@ async def _update_message(db: Connection, rowid: int, write: keeping.Update, now
         {"text": post.text, "edit_date": iso(post.edit_date), "views": post.views, "forwards": post.forwards,
          "matched": int(bool(result)), "language": result.language, "id": rowid},
     )
+    if write.version is not None:
+        await write_terms(db, rowid, post.text)
     if write.spans == "replace":
         await db.execute("DELETE FROM matches WHERE message = :id AND version = 0", {"id": rowid})
     elif write.spans == "retire":
