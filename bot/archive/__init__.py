@@ -482,10 +482,12 @@ async def _known(db: Connection, items: list[tuple[Post, MatchResult]]
 
 async def _insert_message(db: Connection, post: Post, result: MatchResult, now: str) -> int:
     rowid = (await db.execute(
+        # a deletion can overtake the history page that carries the message (see mark_deleted)
         """INSERT INTO messages (chat_id, message_id, date, text, author_id, author_name, views, forwards,
-               reply_to, forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at)
+               reply_to, forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at, deleted_at)
            VALUES (:chat_id, :message_id, :date, :text, :author_id, :author_name, :views, :forwards,
-               :reply_to, :forward_from, :grouped_id, :media_kind, :language, :matched, :edit_date, :now)
+               :reply_to, :forward_from, :grouped_id, :media_kind, :language, :matched, :edit_date, :now,
+               (SELECT deleted_at FROM early_deletions WHERE chat_id = :chat_id AND message_id = :message_id))
            RETURNING id""",
         {"chat_id": post.chat_id, "message_id": post.message_id, "date": iso(post.date), "text": post.text,
          "author_id": post.author_id, "author_name": post.author_name, "views": post.views,
@@ -496,11 +498,6 @@ async def _insert_message(db: Connection, post: Post, result: MatchResult, now: 
     await write_terms(db, rowid, post.text)
     if post.media is not None:
         await _insert_media(db, rowid, post.media, now)
-    await db.execute(
-        """UPDATE messages SET deleted_at = (SELECT deleted_at FROM early_deletions
-               WHERE chat_id = :chat_id AND message_id = :message_id) WHERE id = :id""",
-        {"chat_id": post.chat_id, "message_id": post.message_id, "id": rowid},
-    )
     return rowid
 
 
