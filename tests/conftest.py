@@ -36,7 +36,9 @@ def pytest_configure(config) -> None:
 def pytest_generate_tests(metafunc) -> None:
     # a marked test gets the parametrised `backend` fixture as if it had asked for it
     if metafunc.definition.get_closest_marker("both_backends") and "backend" not in metafunc.fixturenames:
+        # appended names are not parametrised by pytest itself (it read the closure before)
         metafunc.fixturenames.append("backend")
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
 @functools.cache

@@ -213,3 +213,52 @@ async def test_resolved_failures_are_dropped_after_the_retention(archive):
         await db.execute("UPDATE failures SET resolved_at = '2020-01-01T00:00:00+00:00'")
     await archive.record_failure("store", "new trouble", CHAT.id, 9)
     assert [f["reason"] for f in await archive.failures()] == ["new trouble"]
+
+
+async def test_a_record_carries_every_version_and_the_chat_list_counts_what_is_kept(archive):
+    from bot.archive.browse import coverage, topic_counts
+    from bot.archive.records import record, records
+
+    edited_at = T0 + timedelta(hours=1)
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро"), HIT)])
+    await archive.ingest(CHAT, [(post(1, "ТЦК біля метро, вже поїхали", edit_date=edited_at), HIT)], False)
+    await archive.ingest(CHAT, [(post(2, media=MediaRef(kind="photo", telegram_id=5)), HIT), (post(3, "погода"), MISS)])
+    await archive.mark_deleted(CHAT.id, [2], T0 + timedelta(hours=2))
+    one = await record(archive, CHAT.id, 1)
+    assert [v.text for v in one.versions] == ["ТЦК біля метро", "ТЦК біля метро, вже поїхали"]
+    assert one.edit_date == edited_at and one.versions[0].seen_at <= one.versions[1].seen_at
+    assert one.topics == ("enlistment_centre",) and one.link == "https://t.me/kyiv_news/1"
+    photo = await record(archive, CHAT.id, 2)
+    assert photo.deleted_at == T0 + timedelta(hours=2) and photo.media.status == "pending"
+    # one record a batch: every batch starts after the last one
+    found = [r.message_id async for r in records(archive, topic="enlistment_centre", since=T0, batch=1)]
+    assert found == [1, 2]
+    assert [r.message_id async for r in records(archive, chat_id=CHAT.id, until=post(2).date)] == [1]
+    [listed] = await coverage(archive)
+    assert (listed.messages, listed.matched, listed.deleted, listed.sources) == (2, 2, 1, ("@kyiv_news",))
+    assert (listed.first, listed.last) == (post(1).date, post(2).date)
+    assert await topic_counts(archive) == [("enlistment_centre", 2)]
+
+
+async def test_what_the_model_wants_reviewed_is_listed_for_its_period(archive):
+    from bot.archive.opinions import period_reviews, recent_texts
+    from bot.model import Opinion
+
+    unsure = MatchResult(language="uk", opinions=(Opinion("szch", 0.55, found=False),))
+    await archive.ingest(CHAT, [(post(1, "пішов з частини"), unsure), (post(2), HIT)])
+    assert await period_reviews(archive, T0, T0 + timedelta(hours=1)) == {(CHAT.id, 1): {"szch": 0.55}}
+    assert await period_reviews(archive, T0 + timedelta(minutes=2), T0 + timedelta(hours=1)) == {}
+    assert await recent_texts(archive, T0) == ["ТЦК біля метро", "пішов з частини"]  # newest first
+
+
+async def test_coverage_rows_keep_their_moments(archive):
+    from bot.archive.coverage import CoverageRow, load_coverage, save_coverage, watched_coverage
+
+    row = CoverageRow(CHAT.id, pts=41, complete_up_to=T0, gap_found_at=T0 + timedelta(minutes=1))
+    await save_coverage(archive, [row])
+    await archive.ingest(CHAT, [(post(7), HIT)])
+    loaded = await load_coverage(archive, [CHAT.id, 404])
+    assert loaded == {CHAT.id: CoverageRow(CHAT.id, checkpoint=7, pts=41, complete_up_to=T0,
+                                           gap_found_at=T0 + timedelta(minutes=1))}
+    rows, titles = await watched_coverage(archive)
+    assert [r.chat_id for r in rows] == [CHAT.id] and titles == {CHAT.id: CHAT.title}

@@ -11,7 +11,7 @@ import pytest
 
 from bot.backoff import Backoff
 from tests.conftest import archive_of, eventually
-from tests.test_ingestion import MATCHING, OTHER
+from tests.test_ingestion import MATCHING, OTHER, impatient
 
 
 async def _message(archive, chat, message_id):
@@ -81,12 +81,12 @@ async def test_a_message_missing_from_history_is_marked_only_once_telegram_confi
     assert "GetMessagesRequest" in fake.requests  # channels.getMessages confirmed it
 
 
-async def test_a_message_seen_again_clears_an_inferred_mark_but_keeps_its_record(tmp_path):
+async def test_a_message_seen_again_clears_an_inferred_mark_but_keeps_its_record(backend):
     from bot.archive import Archive
     from bot.model import Chat, MatchResult, Match, Post
 
     chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    archive = await Archive.open(backend)
     try:
         await archive.save_chat(chat)
         now = datetime.now(timezone.utc)
@@ -118,7 +118,7 @@ async def test_a_full_live_queue_drops_updates_and_re_reads_their_chat(fake, run
     async with run_service(chats=("@kyiv_news",)) as running:
         await running.settled()
         archive, feed = running.service.archive, running.service.feed
-        await archive.db.execute("PRAGMA busy_timeout=50")
+        await impatient(archive)
         other = sqlite3.connect(running.service.settings.archive_path)
         other.execute("BEGIN IMMEDIATE")  # the archive stalls: the feed cannot write
         tasks_before = len(asyncio.all_tasks())

@@ -136,7 +136,8 @@ async def test_commands_beyond_an_editors_rate_are_refused_once_and_others_go_on
 
 def _archived(running, chat_id):
     async def check():
-        rows = await running.service.archive.rows("SELECT 1 FROM messages WHERE chat_id = ?", (chat_id,))
+        rows = await running.service.archive.rows("SELECT 1 FROM messages WHERE chat_id = :chat_id",
+                                                  {"chat_id": chat_id})
         return bool(rows)
     return check()
 
@@ -172,6 +173,7 @@ class Desk_:
         await self.client.disconnect()
 
 
+@pytest.mark.both_backends
 async def test_digest_on_demand_leaves_the_scheduled_digest_whole_and_replies_become_labels(fake, settings):
     people = People(fake)
     settings = replace(settings, digest_chat="@editors_room", editors=("@anna_ed",), digest_time=time(9, 0),
@@ -271,6 +273,7 @@ async def rounds(caplog, count: int) -> None:
                      >= count, f"{count} rounds of the spike alerts")
 
 
+@pytest.mark.both_backends
 async def test_a_burst_in_three_chats_of_one_city_raises_one_alert_and_ordinary_traffic_none(
         fake, run_service, caplog, monkeypatch):
     monkeypatch.setattr(alerts, "TICK", 0.05)
@@ -322,8 +325,7 @@ async def test_a_burst_in_three_chats_of_one_city_raises_one_alert_and_ordinary_
 
 def _matched(running, count: int):
     async def check():
-        rows = await running.service.archive.rows("SELECT COUNT(*) AS n FROM messages WHERE matched = 1")
-        return rows[0]["n"] >= count
+        return await running.service.archive.scalar("SELECT COUNT(*) FROM messages WHERE matched = 1") >= count
     return check()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from bot.archive import Archive
 from bot.cli import main
 from bot.digest.schedule import latest_period
@@ -14,9 +16,12 @@ UTC = timezone.utc
 
 
 def env_for(settings) -> dict[str, str]:
-    return {"TG_API_ID": str(settings.api_id), "TG_API_HASH": settings.api_hash,
-            "DOZOR_STORAGE": str(settings.storage), "DOZOR_KEYWORDS": str(settings.keywords),
-            "DIGEST_TIME": "09:00", "DIGEST_TZ": "Europe/Kyiv"}
+    env = {"TG_API_ID": str(settings.api_id), "TG_API_HASH": settings.api_hash,
+           "DOZOR_STORAGE": str(settings.storage), "DOZOR_KEYWORDS": str(settings.keywords),
+           "DIGEST_TIME": "09:00", "DIGEST_TZ": "Europe/Kyiv"}
+    if settings.database_url:
+        env["DOZOR_DATABASE_URL"] = settings.database_url
+    return env
 
 
 async def seed(settings) -> None:
@@ -36,6 +41,7 @@ async def seed(settings) -> None:
         await archive.close()
 
 
+@pytest.mark.both_backends
 async def test_preview_shows_the_period_so_far_and_the_last_one_on_request(settings, monkeypatch, capsys):
     await seed(settings)
     for variable, value in env_for(settings).items():

@@ -48,8 +48,7 @@ def post(chat: Chat, message_id: int, text: str, when: str, **fields) -> Post:
     return Post(chat_id=chat.id, message_id=message_id, date=kyiv(when), text=text, **fields)
 
 
-async def open_archive(tmp_path: Path) -> Archive:
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+async def with_chats(archive: Archive) -> Archive:
     for chat in (NEWS, CITY, PRIVATE):
         await archive.save_chat(chat)
     return archive
@@ -63,10 +62,9 @@ async def digest_of(archive: Archive, period=DAY, cap: int = 15, limit: int = PA
 
 
 @pytest.fixture
-async def archive(tmp_path):
-    archive = await open_archive(tmp_path)
-    yield archive
-    await archive.close()
+async def archive(archive):
+    """The shared archive fixture (each backend), with the chats of these tests saved."""
+    return await with_chats(archive)
 
 
 def parsed(part: str) -> tuple[str, list]:

@@ -9,11 +9,13 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 from telethon.tl import types
 
 from bot.archive import Archive, iso
 from bot.archive.digests import digest_status, schedule_since, stored_parts
+from bot.commands import status as status_command
 from bot.config import Settings
 from bot.digest.sender import REJECTIONS, owed, run_digests
 from bot.model import Chat
@@ -42,14 +44,15 @@ class Clock:
 class World:
     """An offline Telegram with the editors' channel, a signed-in account and a seeded archive."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, location: Path | str):
         self.telegram = FakeTelegram()
         self.storage = tmp_path / "storage"
         self.storage.mkdir()
         self.telegram.authorise_session(str(self.storage / "dozor.session"))
         self.editors = self.telegram.add_channel(username="editors", title="Редакція", joined=True)
         self.settings = Settings(api_id=FakeTelegram.API_ID, api_hash=FakeTelegram.API_HASH, storage=self.storage,
-                                 digest_chat="@editors", digest_time=NINE, digest_tz=KYIV, **UNPACED)
+                                 digest_chat="@editors", digest_time=NINE, digest_tz=KYIV,
+                                 database_url=location if isinstance(location, str) else None, **UNPACED)
         self.archive: Archive | None = None
         self.client = None
         self.task: asyncio.Task | None = None
@@ -97,9 +100,10 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path, caplog):
+async def world(tmp_path, caplog, backend):
+    """On each backend: the digest's bookkeeping (parts frozen, sent, refused) is the archive's."""
     caplog.set_level(logging.DEBUG, logger="dozor.digest")  # the scheduler's rounds, for looked_at
-    world = World(tmp_path)
+    world = World(tmp_path, backend)
     await world.open()
     yield world
     await world.crash()
@@ -123,6 +127,22 @@ async def looked_at(caplog, moment: datetime) -> None:
 async def status_of(archive: Archive, key: str) -> dict | None:
     status = await digest_status(archive)
     return next((d for d in status["pending"] + status["failed"] if d["period"] == key), None)
+
+
+@contextlib.contextmanager
+def writer_holding(location: Path | str):
+    """Another process in the middle of a write to the digest's tables, until the block ends."""
+    if isinstance(location, Path):
+        blocker = sqlite3.connect(location, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+    else:
+        blocker = psycopg.connect(location)  # a transaction begins with the first statement
+        blocker.execute("LOCK TABLE digests, digest_parts IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
 
 
 def sends(telegram: FakeTelegram) -> list:
@@ -169,6 +189,11 @@ async def test_editors_receive_the_digest_at_digest_time(world, caplog):
     assert "https://t.me/kyiv_news/501" in links and "https://t.me/c/1700000003/9" in links
     status = await digest_status(world.archive)
     assert status["last_sent"]["period"] == "daily:2026-03-20" and status["pending"] == []
+    assert status["last_sent"]["sent_at"] == datetime(2026, 3, 20, 7, 0, tzinfo=UTC)
+    # `dozor status` says when, in UTC text, whichever backend holds the archive
+    report = await status_command.collect(world.settings)
+    assert "digest: last sent daily:2026-03-20 at 2026-03-20T07:00:00+00:00" in status_command.render(report)
+    assert report["digest"]["last_sent"]["sent_at"] == "2026-03-20T07:00:00+00:00"
     # a later look at the same day sends nothing more
     clock.now = kyiv("2026-03-20T15:00")
     await looked_at(caplog, clock.now)
@@ -360,14 +385,9 @@ async def test_stopping_while_a_posted_part_is_being_recorded_still_records_it(w
 
     await eventually(waiting, "the refusal to be recorded")
     # another writer holds the archive: the scheduler's record of part 1 has to wait for it
-    blocker = sqlite3.connect(world.settings.archive_path, isolation_level=None)
-    try:
-        blocker.execute("BEGIN IMMEDIATE")
+    with writer_holding(world.settings.archive_location):
         await eventually(lambda: world.sent(), "part 1 to be posted")
         world.task.cancel()  # the service shuts down right now
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     with contextlib.suppress(asyncio.CancelledError):
         await world.task
     world.task = None

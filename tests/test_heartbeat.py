@@ -87,8 +87,9 @@ async def test_an_archive_refusing_writes_is_shown(fake, run_service, settings, 
         await running.settled()
         archive = running.service.archive
         # the archive cannot grow any more: what a full disk does to it
-        (pages,) = await (await archive.db.execute("PRAGMA page_count")).fetchone()
-        await archive.db.execute(f"PRAGMA max_page_count = {pages}")
+        async with archive.transaction() as db:
+            pages = (await db.execute("PRAGMA page_count")).scalar()
+            await db.execute(f"PRAGMA max_page_count = {pages}")
         for n in range(30):
             fake.post(news, f"{MATCHING} {n} " + "довгий текст " * 200)
         await eventually(lambda: archive.write_refused is not None, "the archive to refuse a write")
@@ -96,4 +97,5 @@ async def test_an_archive_refusing_writes_is_shown(fake, run_service, settings, 
                          "a heartbeat saying the archive refuses writes")
         report, shown = await asyncio.to_thread(status, settings, capsys)
         assert "archive: REFUSING WRITES (last at" in shown and "database or disk is full" in shown
-        await archive.db.execute("PRAGMA max_page_count = 1073741823")
+        async with archive.transaction() as db:
+            await db.execute("PRAGMA max_page_count = 1073741823")

@@ -1,5 +1,5 @@
 """The service end to end: live and catch-up ingestion through the offline Telegram into a
-real SQLite archive."""
+real archive (SQLite, and PostgreSQL for the tests marked both_backends)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.archive import Archive, DatabaseError
 from bot.backoff import Backoff
 from tests.conftest import archive_of, eventually
 
@@ -15,6 +16,7 @@ MATCHING = "Біля метро Лівобережна ТЦК роздають �
 OTHER = "Сьогодні в Києві сонячно, до вечора +12, без опадів"
 
 
+@pytest.mark.both_backends
 async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake, run_service):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     elsewhere = fake.add_channel(username="not_watched", title="Not watched")
@@ -33,11 +35,12 @@ async def test_matching_post_is_archived_with_its_match_and_others_are_not(fake,
         span = stored["matches"][0]
         assert MATCHING[span["start"]:span["end"]].strip()
         assert await archive.message(news.marked_id, miss.id) is None
-        assert await archive.rows("SELECT 1 FROM messages WHERE chat_id = ?", (elsewhere.marked_id,)) == []
+        assert await archive.rows("SELECT 1 FROM messages WHERE chat_id = :id", {"id": elsewhere.marked_id}) == []
         assert elsewhere.marked_id not in running.service.coverage.chats
     assert fake.joined(news)
 
 
+@pytest.mark.both_backends
 async def test_chat_that_keeps_everything_archives_non_matching_posts(fake, run_service):
     city = fake.add_channel(username="lviv_city_chat", title="Львів чат", megagroup=True)
     async with run_service(chats=("t.me/lviv_city_chat",), keep_all_chats=("t.me/lviv_city_chat",)) as running:
@@ -48,6 +51,7 @@ async def test_chat_that_keeps_everything_archives_non_matching_posts(fake, run_
         assert stored["matched"] == 0 and stored["matches"] == []
 
 
+@pytest.mark.both_backends
 async def test_edit_keeps_the_earlier_text_and_deletion_only_marks(fake, run_service):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     async with run_service(chats=("@kyiv_news",)) as running:
@@ -91,14 +95,13 @@ async def assert_archived_once(fake, settings, chat, expected: set[int]) -> None
     async with archive_of(settings) as archive:
         ids = await archive.message_ids(chat.marked_id)
         assert sorted(ids) == sorted(expected)
-        (copies,) = await (await archive.db.execute(
-            "SELECT COUNT(*) FROM messages WHERE chat_id = ?", (chat.marked_id,))).fetchone()
+        copies = await archive.scalar("SELECT COUNT(*) FROM messages WHERE chat_id = :id", {"id": chat.marked_id})
         assert copies == len(expected)
-        (checkpoint,) = await (await archive.db.execute(
-            "SELECT checkpoint FROM chats WHERE id = ?", (chat.marked_id,))).fetchone()
+        checkpoint = await archive.scalar("SELECT checkpoint FROM chats WHERE id = :id", {"id": chat.marked_id})
         assert checkpoint == max(m.id for m in fake.messages(chat))
 
 
+@pytest.mark.both_backends
 async def test_posts_published_while_stopped_are_archived_once_on_restart(fake, run_service, settings):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     before = publish(fake, news, 5)
@@ -110,6 +113,7 @@ async def test_posts_published_while_stopped_are_archived_once_on_restart(fake, 
     await assert_archived_once(fake, settings, news, before | missed)
 
 
+@pytest.mark.both_backends
 async def test_pts_gap_while_running_is_filled(fake, run_service, settings):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     async with run_service(chats=("@kyiv_news",)) as running:
@@ -122,6 +126,7 @@ async def test_pts_gap_while_running_is_filled(fake, run_service, settings):
     await assert_archived_once(fake, settings, news, expected)
 
 
+@pytest.mark.both_backends
 async def test_channel_difference_too_long_loses_nothing(fake, run_service, settings):
     # Telethon meets the too-long difference and drops what it skipped, the post that revealed
     # the gap included; the chat's own poll finds them from its pts and reads the history
@@ -138,6 +143,7 @@ async def test_channel_difference_too_long_loses_nothing(fake, run_service, sett
     await assert_archived_once(fake, settings, news, expected)
 
 
+@pytest.mark.both_backends
 async def test_dropped_connection_loses_nothing(fake, run_service, settings):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     async with run_service(chats=("@kyiv_news",)) as running:
@@ -160,6 +166,12 @@ async def test_flood_wait_during_catch_up_delays_then_completes(fake, run_servic
         await running.settled()
     assert fake.requests.count("GetHistoryRequest") >= 3  # the refused one, then the pages
     await assert_archived_once(fake, settings, news, expected)
+
+
+async def impatient(archive: Archive) -> None:
+    """The SQLite archive gives up on a lock at once, for tests where another process holds it."""
+    async with archive.transaction() as db:
+        await db.execute("PRAGMA busy_timeout=50")
 
 
 async def _has(running, chat, expected: set[int]) -> bool:
@@ -201,7 +213,7 @@ async def test_a_matching_album_is_archived_with_every_file(fake, run_service, s
 
         async def stored() -> bool:
             rows = await archive.rows("SELECT status FROM media")
-            return len(rows) == 2 and all(r["status"] == "done" for r in rows)
+            return len(rows) == 2 and all(r.status == "done" for r in rows)
 
         await eventually(stored, "both album files to be downloaded")
         assert await archive.message_ids(news.marked_id) == [first.id, caption.id]
@@ -246,7 +258,6 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
     where it was so that the same messages are read again, not skipped."""
     import sqlite3
 
-    from bot.archive import Archive
     from bot.coverage import Coverage
     from bot.ingest import Ingestor
     from bot.model import Chat, Post
@@ -258,14 +269,14 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
     archive = await Archive.open(tmp_path / "archive.sqlite3")
     try:
         await archive.save_chat(chat, "@kyiv_news")
-        await archive.db.execute("PRAGMA busy_timeout=50")
+        await impatient(archive)
         ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), await Coverage.open(archive))
         await ingestor.watch(chat)
         now = datetime.now(timezone.utc)
         page = Page(posts=[Post(chat.id, n, now, f"{MATCHING} {n}") for n in (1, 2, 3)], last_id=3)
         other = sqlite3.connect(tmp_path / "archive.sqlite3")
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
+        with pytest.raises(DatabaseError, match="locked"):
             await ingestor.history_page(chat, page)
         other.rollback()
         other.close()
@@ -277,6 +288,7 @@ async def test_a_locked_archive_loses_nothing_and_the_page_is_read_again(tmp_pat
         await archive.close()
 
 
+@pytest.mark.both_backends
 async def test_stopped_in_the_middle_of_a_catch_up_resumes_without_loss(fake, run_service, settings):
     news = fake.add_channel(username="kyiv_news", title="Київ новини")
     expected = publish(fake, news, 450)
@@ -322,10 +334,9 @@ async def test_a_join_that_never_arrived_live_is_passed_by_the_catch_up(fake, ru
         assert await archive.checkpoint(city.marked_id) == joined_last.id
 
 
-async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(tmp_path):
+async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(backend):
     """The digest freezes a period only once every chat is complete up to its end; a live
     message that reveals missing ones must not count as that."""
-    from bot.archive import Archive
     from bot.coverage import Coverage
     from bot.ingest import Ingestor
     from bot.model import Chat, Post
@@ -334,7 +345,7 @@ async def test_a_live_message_after_a_gap_does_not_make_the_chat_look_complete(t
 
     chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
     asked = []
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    archive = await Archive.open(backend)
     try:
         await archive.save_chat(chat, "@kyiv_news")
         coverage = await Coverage.open(archive, on_gap=lambda chat_id, recheck=False: asked.append(chat_id))
@@ -394,10 +405,9 @@ async def test_a_stop_is_obeyed_while_telegram_is_out_of_reach(settings, fake):
     assert not service.ready.is_set()
 
 
-async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(tmp_path):
+async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(backend):
     """A page that fails for a reason other than the archive is stored one by one; the read
     stops below the message that failed, so the next read retries it instead of passing it."""
-    from bot.archive import Archive
     from bot.coverage import Coverage
     from bot.ingest import Held, Ingestor
     from bot.model import Chat, Post
@@ -406,13 +416,13 @@ async def test_a_message_that_cannot_be_stored_holds_the_checkpoint_until_it_is(
     from tests.conftest import EXAMPLE_KEYWORDS
 
     chat = Chat(id=-1001700000001, title="Київ новини", username="kyiv_news")
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+    archive = await Archive.open(backend)
     try:
         await archive.save_chat(chat, "@kyiv_news")
         ingestor = Ingestor(archive, RulesHolder.load(EXAMPLE_KEYWORDS), await Coverage.open(archive))
         await ingestor.watch(chat)
         now = datetime.now(timezone.utc)
-        unstorable = f"{MATCHING} \ud800"  # a lone surrogate: SQLite cannot encode it
+        unstorable = f"{MATCHING} \ud800"  # a lone surrogate: neither backend can encode it
         page = Page(posts=[Post(chat.id, 1, now, MATCHING), Post(chat.id, 2, now, unstorable),
                            Post(chat.id, 3, now, MATCHING)], last_id=3)
         with pytest.raises(Held):
@@ -448,7 +458,7 @@ async def test_live_edits_and_deletions_are_written_when_a_failed_task_stops_the
     await eventually(lambda: service.ready.is_set() and service.archive.message(news.marked_id, post.id),
                      "the post to be archived")
     await eventually(lambda: service.plan.settled, "the channel joined: only then are its updates pushed")
-    await service.archive.db.execute("PRAGMA busy_timeout=50")
+    await impatient(service.archive)
     other = sqlite3.connect(settings.archive_path)
     other.execute("BEGIN IMMEDIATE")
     fake.edit(news, post.id, MATCHING + " (оновлено)")
@@ -483,7 +493,7 @@ async def test_a_refused_live_deletion_far_below_the_checkpoint_is_written_once_
     async with run_service(chats=("@kyiv_news",)) as running:
         await running.settled()
         archive = running.service.archive
-        await archive.db.execute("PRAGMA busy_timeout=50")
+        await impatient(archive)
         other = sqlite3.connect(running.service.settings.archive_path)
         other.execute("BEGIN IMMEDIATE")
         fake.delete(news, [old.id])

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.archive import Archive, ArchiveError
+from bot.archive import ArchiveError
 from bot.archive.labels import add_label, current_labels
 from bot.model import Chat, Match, MatchResult, Post
 
@@ -14,14 +14,13 @@ HIT = MatchResult(matches=(Match("szch", "szch", "СЗЧ", 0, 3),), language="uk
 
 
 @pytest.fixture
-async def archive(tmp_path):
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+async def archive(archive):
+    """The archive of conftest (each backend), with one message in it."""
     await archive.save_chat(CHAT, "@kyiv_news")
     post = Post(chat_id=CHAT.id, message_id=7, date=datetime(2026, 11, 20, tzinfo=timezone.utc),
                 text="СЗЧ з частини в Житомирі")
     await archive.ingest(CHAT, [(post, HIT)])
-    yield archive
-    await archive.close()
+    return archive
 
 
 async def test_a_later_label_supersedes_an_earlier_one_and_both_are_kept(archive):
@@ -29,7 +28,7 @@ async def test_a_later_label_supersedes_an_earlier_one_and_both_are_kept(archive
     await add_label(archive, chat_id=CHAT.id, message_id=7, topic="szch", correct=False, by="@ivan")
     [label] = await current_labels(archive, topic="szch")
     assert (label.correct, label.labelled_by, label.text) == (False, "@ivan", "СЗЧ з частини в Житомирі")
-    assert (await archive.row("SELECT COUNT(*) AS n FROM labels"))["n"] == 2
+    assert await archive.scalar("SELECT COUNT(*) FROM labels") == 2
 
 
 async def test_a_text_outside_the_archive_can_be_labelled_but_an_unknown_message_cannot(archive):

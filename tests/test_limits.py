@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from telethon import errors, functions
 
-from bot.archive.limits import HISTORY_ONLY, JOINED, OVER_CAP, flood_waits, plan_progress
+from bot.archive.limits import (HISTORY_ONLY, JOINED, OVER_CAP, flood_waits, last_joined_at, memberships,
+                                plan_progress, record_flood_wait, save_channel_count, save_membership)
 from bot.chat_plan import JOIN, next_step
 from bot.commands.status import collect, render
 from bot.config import ConfigError, load_settings
@@ -170,6 +171,7 @@ async def test_a_public_chat_is_read_before_it_is_joined(fake, run_service):
     assert names.index("GetHistoryRequest") < names.index("JoinChannelRequest")
 
 
+@pytest.mark.both_backends
 async def test_a_restart_keeps_the_join_pace(fake, run_service):
     first, second = city_channels(fake, 2, prefix="paced")
     async with run_service(chats=sources([first]), rate_join=1.0) as running:  # one a minute
@@ -204,6 +206,7 @@ async def test_550_chats_on_one_account_join_at_most_500_and_the_rest_are_read_f
     assert "over the account's cap: 50 chats are read from history only (no live updates): add an account" in text
 
 
+@pytest.mark.both_backends
 async def test_chats_the_account_is_already_in_count_against_the_cap(fake, run_service, settings):
     fake.channel_cap = 5
     for n in range(4):
@@ -247,6 +250,7 @@ def test_what_becomes_of_a_resolved_chat(chat, member, seats, joining, expected)
 
 # ---- flood waits ----------------------------------------------------------------------------------
 
+@pytest.mark.both_backends
 async def test_a_flood_wait_on_joins_stops_nothing_else_and_status_shows_when_it_ends(fake, run_service, settings):
     channels = city_channels(fake, 5, prefix="flooded")
     fake.flood_wait("JoinChannelRequest", seconds=3600, times=1)
@@ -274,6 +278,7 @@ async def test_a_flood_wait_on_joins_stops_nothing_else_and_status_shows_when_it
             in render(report)
 
 
+@pytest.mark.both_backends
 async def test_a_flood_wait_still_in_force_after_a_restart_holds_its_method(fake, run_service, settings):
     channels = city_channels(fake, 2, prefix="restarted")
     fake.flood_wait("JoinChannelRequest", seconds=3600, times=1)
@@ -289,6 +294,7 @@ async def test_a_flood_wait_still_in_force_after_a_restart_holds_its_method(fake
     assert [w["method"] for w in (await collect(watched))["flood_waits"]] == ["join"]
 
 
+@pytest.mark.both_backends
 async def test_a_flood_wait_that_is_over_leaves_status(fake, run_service, settings):
     news = city_channels(fake, 1, prefix="brief")[0]
     fake.flood_wait("GetHistoryRequest", seconds=1, times=1)
@@ -296,6 +302,52 @@ async def test_a_flood_wait_that_is_over_leaves_status(fake, run_service, settin
         await running.settled()
         await asyncio.sleep(1.1)
     assert (await collect(replace(settings, chats=sources([news]))))["flood_waits"] == []
+
+
+async def test_the_latest_flood_wait_of_a_method_is_kept_until_it_ends(archive):
+    start = datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
+    await record_flood_wait(archive, "join", "JoinChannelRequest", 60, start, start + timedelta(seconds=60))
+    await record_flood_wait(archive, "join", "JoinChannelRequest", 3600, start, start + timedelta(hours=1))
+    await record_flood_wait(archive, "resolve", "ResolveUsernameRequest", 30, start, start + timedelta(seconds=30))
+    assert await flood_waits(archive, now=start + timedelta(seconds=10)) == [
+        {"method": "join", "request": "JoinChannelRequest", "seconds": 3600, "started_at": start,
+         "until": start + timedelta(hours=1)},
+        {"method": "resolve", "request": "ResolveUsernameRequest", "seconds": 30, "started_at": start,
+         "until": start + timedelta(seconds=30)}]
+    assert [w["method"] for w in await flood_waits(archive, now=start + timedelta(minutes=1))] == ["join"]
+    assert await flood_waits(archive, now=start + timedelta(hours=1)) == []
+
+
+# ---- the plan as the archive keeps it ------------------------------------------------------------
+
+async def test_memberships_and_the_plan_of_configured_chats_are_kept_in_the_archive(archive):
+    chats = [Chat(id=-1001700000100 - n, title=f"Місто {n}", username=f"city_{n}") for n in range(4)]
+    for chat in chats:
+        await archive.save_chat(chat, source=f"@{chat.username}")
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    await save_membership(archive, chats[0].id, JOINED)
+    await save_membership(archive, chats[0].id, JOINED)  # a restart that finds it unchanged
+    await save_membership(archive, chats[1].id, HISTORY_ONLY, "private: only an invite can add the account")
+    await save_membership(archive, chats[1].id, HISTORY_ONLY, "DOZOR_JOIN_CHANNELS is off")
+    await save_membership(archive, chats[2].id, OVER_CAP)
+    await save_channel_count(archive, 499, 500)
+    assert await memberships(archive) == {
+        chats[0].id: {"state": JOINED, "reason": None},
+        chats[1].id: {"state": HISTORY_ONLY, "reason": "DOZOR_JOIN_CHANNELS is off"},
+        chats[2].id: {"state": OVER_CAP, "reason": None}}
+    assert before <= await last_joined_at(archive) <= datetime.now(timezone.utc)
+
+    # a chat configured twice counts once; one never resolved counts as configured only
+    progress = await plan_progress(archive, ["@city_0", "@city_1", "@city_2", "@city_3", "@city_0", "@nowhere"])
+    assert {key: progress[key] for key in ("configured", "resolved", "read", "joined", "over_cap", "history_only",
+                                           "waiting_to_join")} == {
+        "configured": 5, "resolved": 4, "read": 0, "joined": 1, "over_cap": 1, "history_only": 1,
+        "waiting_to_join": 1}
+    assert (progress["account"]["channels"], progress["account"]["cap"]) == (499, 500)
+    nothing = await plan_progress(archive, [])
+    assert (nothing["configured"], nothing["resolved"], nothing["waiting_to_join"]) == (0, 0, 0)
+    with pytest.raises(ValueError, match="unknown membership state 'left'"):
+        await save_membership(archive, chats[3].id, "left")
 
 
 # ---- settings -------------------------------------------------------------------------------------

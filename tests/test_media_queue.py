@@ -1,4 +1,4 @@
-"""The persistent media queue on a real SQLite archive: what is due, back-off, restarts."""
+"""The persistent media queue on a real archive (SQLite and PostgreSQL): what is due, back-off, restarts."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -24,12 +24,11 @@ def post(chat: Chat, message_id: int, media: MediaRef | None = PHOTO) -> Post:
 
 
 @pytest.fixture
-async def archive(tmp_path):
-    archive = await Archive.open(tmp_path / "archive.sqlite3")
+async def archive(archive):
+    """The shared archive fixture (each backend), with the two chats saved."""
     for chat in (KYIV, LVIV):
         await archive.save_chat(chat)
-    yield archive
-    await archive.close()
+    return archive
 
 
 async def test_archived_media_waits_in_the_queue_with_what_telegram_said_about_it(archive):
@@ -50,7 +49,7 @@ async def test_failed_attempts_wait_longer_each_time_then_fail_with_their_reason
     for attempt in range(1, queue.MAX_ATTEMPTS):
         assert await queue.mark_retry(archive, item.id, "TimeoutError", now) == "pending"
         row = await queue.file_of(archive, KYIV.id, 1)
-        due_at = datetime.fromisoformat(row["next_attempt_at"])
+        due_at = row["next_attempt_at"]
         waits.append(due_at - now)
         assert row["attempts"] == attempt
         assert await queue.due(archive, due_at - timedelta(seconds=1), limit=1) == []
@@ -97,22 +96,21 @@ async def test_the_same_bytes_in_two_chats_are_one_file_linked_twice(archive):
     assert await queue.stored_copy(archive, PHOTO.telegram_id, "photo", PHOTO.size) == ("ab" * 32, "media/ab/ab/x.jpg")
     assert await queue.stored_copy(archive, PHOTO.telegram_id, "video", PHOTO.size) is None
     await queue.mark_done(archive, lviv.id, "ab" * 32, "media/ab/ab/x.jpg", 120_000)
-    assert (await archive.row("SELECT COUNT(*) FROM media_files"))[0] == 1
-    assert (await archive.row("SELECT COUNT(*) FROM media WHERE sha256 = ?", ("ab" * 32,)))[0] == 2
+    assert await archive.scalar("SELECT COUNT(*) FROM media_files") == 1
+    assert await archive.scalar("SELECT COUNT(*) FROM media WHERE sha256 = :sha256", {"sha256": "ab" * 32}) == 2
     counts = await queue.counts(archive)
     assert (counts["done"], counts["files"], counts["bytes"]) == (2, 1, 120_000)
 
 
-async def test_pending_items_survive_a_restart(tmp_path):
-    path = tmp_path / "archive.sqlite3"
-    archive = await Archive.open(path)
+async def test_pending_items_survive_a_restart(backend):
+    archive = await Archive.open(backend)
     await archive.save_chat(KYIV)
     await archive.ingest(KYIV, [(post(KYIV, 1), HIT), (post(KYIV, 2, VIDEO), HIT)])
     [first, _] = await queue.due(archive, T0, limit=2)
     await queue.mark_retry(archive, first.id, "ConnectionError", queue.utcnow())
     await archive.close()
 
-    archive = await Archive.open(path)
+    archive = await Archive.open(backend)
     try:
         assert [i.message_id for i in await queue.due(archive, queue.utcnow(), limit=5)] == [2]
         later = queue.utcnow() + timedelta(minutes=5)

@@ -1,5 +1,5 @@
 """Media of archived messages through the offline Telegram into a real storage directory
-and a real SQLite archive: post a file, archive its message, see the file stored."""
+and a real archive (SQLite and PostgreSQL): post a file, archive its message, see the file stored."""
 from __future__ import annotations
 
 import argparse
@@ -10,13 +10,13 @@ import errno
 import hashlib
 import logging
 import os
-import sqlite3
 import stat
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from telethon.tl import types
 
 from bot.archive import Archive
@@ -84,12 +84,14 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path):
+async def world(tmp_path, backend):
+    """On each backend: the queue (what is due, attempts, reasons, files) is the archive's."""
     fake = FakeTelegram()
     storage = tmp_path / "storage"
-    storage.mkdir()
+    storage.mkdir(exist_ok=True)
     fake.authorise_session(str(storage / "dozor.session"))
-    settings = Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage, **UNPACED)
+    settings = Settings(api_id=fake.API_ID, api_hash=fake.API_HASH, storage=storage,
+                        database_url=backend if isinstance(backend, str) else None, **UNPACED)
     client = await open_authorised(settings, connection=fake.connection)
     archive = await Archive.open(settings.archive_location)
     try:
@@ -217,7 +219,7 @@ async def test_the_same_photo_in_two_chats_is_stored_once_and_linked_twice(world
     assert {r["status"] for r in rows} == {"done"}
     assert len({r["sha256"] for r in rows}) == 1 and len({r["path"] for r in rows}) == 1
     assert len(world.files()) == 1 and world.stored_bytes(rows[0]) == data
-    assert (await world.archive.row("SELECT COUNT(*) FROM media_files"))[0] == 1
+    assert await world.archive.scalar("SELECT COUNT(*) FROM media_files") == 1
     # the repost was linked without downloading; the re-upload was downloaded and deduplicated
     assert fake.requests.count("GetFileRequest") == downloads * 2
 
@@ -441,13 +443,13 @@ async def test_the_media_task_outlives_a_failing_archive_and_catches_up_when_it_
     async def flaky_rows(sql, *args):
         if trouble["reads"] and "m.status = 'pending'" in sql:  # the dispatcher's look at the queue
             trouble["reads"] -= 1
-            raise sqlite3.OperationalError("database is locked")
+            raise OperationalError(sql, args, Exception("database is locked"))
         return await rows(sql, *args)
 
     def flaky_transaction():
         if trouble["writes"]:
             trouble["writes"] -= 1
-            raise sqlite3.OperationalError("disk I/O error")
+            raise OperationalError("COMMIT", None, Exception("disk I/O error"))
         return transaction()
 
     caplog.set_level(logging.INFO, logger="dozor.media")
@@ -513,6 +515,7 @@ def test_the_media_stage_leaves_telethon_to_bot_telegram():
         assert "bot.telegram.convert" not in imported, module
 
 
+@pytest.mark.both_backends
 async def test_media_queued_before_a_restart_is_fetched_on_the_first_attempt(fake, settings, run_service, tmp_path):
     news = fake.add_channel(username="kyiv_news", title="Київ новини", joined=True)
     data = os.urandom(3 * SMALL_CHUNK)

@@ -185,7 +185,7 @@ async def test_the_service_archives_model_hits_and_reviews(fake, run_service, fe
         reviewed = await archive.message(city.marked_id, unsure.id)
         assert reviewed["matched"] == 0 and reviewed["matches"] == []
         rows = await archive.rows("SELECT topic FROM model_reviews")
-        assert [r["topic"] for r in rows] == [MODEL_TOPIC]
+        assert [r.topic for r in rows] == [MODEL_TOPIC]
 
 
 async def test_the_service_keeps_matching_with_the_rules_when_the_model_file_is_broken(

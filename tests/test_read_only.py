@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from bot.archive import Archive
+from bot.archive import Archive, DatabaseError
+from bot.archive.database import known_revisions
 from bot.archive.schema import MIGRATIONS
 from bot.cli import main
 from tests.conftest import EXAMPLE_KEYWORDS
@@ -28,12 +29,19 @@ def config(tmp_path, clean_environment):
     return str(path)
 
 
-def schema_version(config: str, set_to: int | None = None) -> int:
+def revision(config: str, set_to: str | None = None, legacy: bool = False) -> str | None:
+    """The archive's schema revision; `set_to` writes another one, `legacy` makes it an archive
+    of the first release (numbered scripts only, no revision yet)."""
     path = os.path.join(os.path.dirname(config), "storage", "archive.sqlite3")
     with sqlite3.connect(path) as db:
+        if legacy:
+            db.execute("DROP TABLE alembic_version")
+            db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
         if set_to is not None:
-            db.execute(f"PRAGMA user_version={set_to}")
-        return db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("UPDATE alembic_version SET version_num = ?", (set_to,))
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchall():
+            return None
+        return db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
 
 
 @pytest.mark.parametrize("command", READERS)
@@ -44,19 +52,19 @@ def test_a_reader_works_on_a_current_archive(config, command):
 @pytest.mark.parametrize("command", READERS)
 def test_a_reader_names_an_older_archive_and_leaves_it_as_it_is(config, capsys, command):
     # an older archive still being written by the older service that created it
-    schema_version(config, set_to=len(MIGRATIONS) - 1)
+    revision(config, legacy=True)
     assert main(["--config", config, *command]) == 1
     err = capsys.readouterr().err
-    assert f"older schema ({len(MIGRATIONS) - 1}, this dozor knows {len(MIGRATIONS)})" in err
-    assert schema_version(config) == len(MIGRATIONS) - 1  # not migrated under the running service
+    assert f"older schema (legacy {len(MIGRATIONS)}, this dozor knows {known_revisions()[-1]})" in err
+    assert revision(config) is None  # not migrated under the running service
 
 
 @pytest.mark.parametrize("command", READERS)
 def test_a_reader_names_a_newer_archive(config, capsys, command):
-    schema_version(config, set_to=len(MIGRATIONS) + 1)
+    revision(config, set_to="9999_of_a_later_dozor")
     assert main(["--config", config, *command]) == 1
     assert "written by a newer dozor" in capsys.readouterr().err
-    assert schema_version(config) == len(MIGRATIONS) + 1
+    assert revision(config) == "9999_of_a_later_dozor"
 
 
 def test_a_reader_opens_the_archive_read_only(config, tmp_path):
@@ -64,5 +72,5 @@ def test_a_reader_opens_the_archive_read_only(config, tmp_path):
         async with Archive.opened_read_only(tmp_path / "storage" / "archive.sqlite3") as archive:
             await archive.save_source_error("@x", "y")
 
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with pytest.raises(DatabaseError, match="readonly"):
         asyncio.run(try_to_write())

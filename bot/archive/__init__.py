@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError as DatabaseError  # what callers catch whe
 from bot.archive import database, keeping
 from bot.archive.database import Connection, Location, describe
 from bot.archive.schema import MIGRATIONS
+from bot.archive.terms import write_terms
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
 
 UTC = timezone.utc
@@ -481,10 +482,12 @@ async def _known(db: Connection, items: list[tuple[Post, MatchResult]]
 
 async def _insert_message(db: Connection, post: Post, result: MatchResult, now: str) -> int:
     rowid = (await db.execute(
+        # a deletion can overtake the history page that carries the message (see mark_deleted)
         """INSERT INTO messages (chat_id, message_id, date, text, author_id, author_name, views, forwards,
-               reply_to, forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at)
+               reply_to, forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at, deleted_at)
            VALUES (:chat_id, :message_id, :date, :text, :author_id, :author_name, :views, :forwards,
-               :reply_to, :forward_from, :grouped_id, :media_kind, :language, :matched, :edit_date, :now)
+               :reply_to, :forward_from, :grouped_id, :media_kind, :language, :matched, :edit_date, :now,
+               (SELECT deleted_at FROM early_deletions WHERE chat_id = :chat_id AND message_id = :message_id))
            RETURNING id""",
         {"chat_id": post.chat_id, "message_id": post.message_id, "date": iso(post.date), "text": post.text,
          "author_id": post.author_id, "author_name": post.author_name, "views": post.views,
@@ -492,13 +495,9 @@ async def _insert_message(db: Connection, post: Post, result: MatchResult, now: 
          "grouped_id": post.grouped_id, "media_kind": post.media.kind if post.media else None,
          "language": result.language, "matched": int(bool(result)), "edit_date": iso(post.edit_date), "now": now},
     )).scalar()
+    await write_terms(db, rowid, post.text)
     if post.media is not None:
         await _insert_media(db, rowid, post.media, now)
-    await db.execute(
-        """UPDATE messages SET deleted_at = (SELECT deleted_at FROM early_deletions
-               WHERE chat_id = :chat_id AND message_id = :message_id) WHERE id = :id""",
-        {"chat_id": post.chat_id, "message_id": post.message_id, "id": rowid},
-    )
     return rowid
 
 
@@ -518,6 +517,8 @@ async def _update_message(db: Connection, rowid: int, write: keeping.Update, now
         {"text": post.text, "edit_date": iso(post.edit_date), "views": post.views, "forwards": post.forwards,
          "matched": int(bool(result)), "language": result.language, "id": rowid},
     )
+    if write.version is not None:
+        await write_terms(db, rowid, post.text)
     if write.spans == "replace":
         await db.execute("DELETE FROM matches WHERE message = :id AND version = 0", {"id": rowid})
     elif write.spans == "retire":

@@ -29,7 +29,7 @@ async def load_coverage(archive: Archive, chat_ids: list[int] | None = None) -> 
     rows = await archive.rows(
         f"""SELECT c.id, c.checkpoint, v.pts, v.complete_up_to, v.gap_found_at, v.gap_repaired_at,
                   v.difference_lost_at, v.polled_at
-           FROM chats c LEFT JOIN coverage v ON v.chat_id = c.id {where}""", {"ids": list(chat_ids or ())})
+           FROM chats c LEFT JOIN coverage v ON v.chat_id = c.id {where}""", {"ids": chat_ids} if chat_ids else None)
     found = {
         r[0]: CoverageRow(r[0], r[1] or 0, r[2], from_iso(r[3]), from_iso(r[4]), from_iso(r[5]),
                           from_iso(r[6]), from_iso(r[7]))

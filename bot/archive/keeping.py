@@ -115,8 +115,7 @@ def is_older(post: Post, held: Known) -> bool:
     """Whether the post was read before the edit held (so it must not replace it)."""
     if held.edit_date is None:
         return False
-    # stored to the second: a read of the same edit must not look older than itself
-    return post.edit_date is None or post.edit_date.replace(microsecond=0) < held.edit_date
+    return post.edit_date is None or post.edit_date < held.edit_date
 
 
 def file_change(post: Post, held: Known) -> Literal["add", "refetch"] | None:

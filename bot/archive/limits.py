@@ -88,6 +88,7 @@ async def plan_progress(archive: Archive, sources: tuple[str, ...] | list[str]) 
     """How far the configured chats are through the plan: resolved, read, then joined (or
     read from history only), and the account's channels against its cap."""
     wanted = sorted(set(sources))
+    # the IN below needs at least one name: PostgreSQL types an empty list as integers
     row = await archive.row(
         """SELECT COUNT(s.chat_id) AS resolved,
                   COUNT(v.complete_up_to) AS read,
@@ -99,7 +100,7 @@ async def plan_progress(archive: Archive, sources: tuple[str, ...] | list[str]) 
            LEFT JOIN coverage v ON v.chat_id = s.chat_id
            LEFT JOIN memberships m ON m.chat_id = s.chat_id
            WHERE s.source IN :wanted AND s.chat_id IS NOT NULL""",
-        {"wanted": wanted, "joined": JOINED, "over_cap": OVER_CAP, "history_only": HISTORY_ONLY},
+        {"wanted": wanted or [""], "joined": JOINED, "over_cap": OVER_CAP, "history_only": HISTORY_ONLY},
     )
     progress = {"configured": len(wanted), **row._asdict()}
     progress["waiting_to_join"] = (progress["resolved"] - progress["joined"] - progress["over_cap"]

@@ -74,8 +74,8 @@ async def due(archive: Archive, now: datetime, limit: int, exclude: set[int] | f
               ) -> list[MediaItem]:
     """Pending items whose next attempt is due, oldest first, leaving out those in flight."""
     rows = await archive.rows(
-        f"""{_ITEM} WHERE m.status = 'pending' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= :now)
-               {"AND m.id NOT IN :skip" if exclude else ""}
+        _ITEM + """ WHERE m.status = 'pending' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= :now)
+               AND m.id NOT IN :skip
             ORDER BY m.next_attempt_at NULLS FIRST, m.id LIMIT :limit""",
         {"now": iso(now), "skip": sorted(exclude), "limit": limit},
     )
@@ -87,8 +87,8 @@ async def stored_copy(archive: Archive, telegram_id: int | None, kind: str, size
     forward of a stored photo costs no download at all."""
     if telegram_id is None:
         return None
-    # a photo and a document may share a Telegram id but not their bytes; a size we do not
-    # know yet rules nothing out (decided here: PostgreSQL cannot type a bare NULL parameter)
+    # Telegram numbers photos apart from documents, so an id names a file only within its kind;
+    # a size not known rules nothing out (decided here: PostgreSQL cannot type a bare NULL parameter)
     row = await archive.row(
         f"""SELECT f.sha256, f.path FROM media m JOIN media_files f ON f.sha256 = m.sha256
             WHERE m.telegram_id = :telegram_id AND m.status = 'done'

@@ -337,6 +337,21 @@ sa.Index('failures_current', failures.c.chat_id, failures.c.message_id, sqlite_w
 sa.Index('messages_by_chat_date', messages.c.chat_id, messages.c.date, messages.c.matched, messages.c.deleted_at)
 
 
+# The search index (bot/archive/terms.py): per message, each distinct normalised word and its
+# dictionary forms. Collated "C" in PostgreSQL, so a prefix is one range of the B-tree in code
+# point order, as in SQLite (a linguistic collation skips apostrophes and reorders letters).
+Term = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
+message_terms = sa.Table(
+    'message_terms', metadata,
+    sa.Column('term', Term, primary_key=True),
+    sa.Column('message', sa.BigInteger(), sa.ForeignKey('messages.id'), primary_key=True),
+    sqlite_with_rowid=False,
+)
+# a message's own terms: replaced when its text is edited, and tested when every word is frequent
+sa.Index('message_terms_by_message', message_terms.c.message, message_terms.c.term)
+
+
 # ---- accounts (revision 0003): leases, chat assignments and moves, media claims -------------
 
 leases = sa.Table(

@@ -1,4 +1,4 @@
-"""`dozor search WORDS`: find archived messages, newest first, with links to the originals."""
+"""`dozor search WORDS`: find archived messages by any form of their words, newest first, with links."""
 from __future__ import annotations
 
 import argparse
@@ -12,11 +12,11 @@ from bot.archive.search import search
 from bot.config import load_settings
 from bot.display import say
 
-HELP = "search the archive: dozor search 'ТЦК метро*' [--topic T] [--days N | --since … --until …]"
+HELP = "search the archive by word forms: dozor search 'ТЦК бусифікація' [--topic T] [--days N | --since … --until …]"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("words", nargs="*", help="words that must all occur; end one with * for a prefix")
+    parser.add_argument("words", nargs="*", help="words that must all occur, in any form (бусифікація finds бусифікували, ТЦК finds тцкашники)")
     parser.add_argument("--topic", help="only messages that matched this topic")
     parser.add_argument("--chat", type=int, help="only this chat (marked id, as in `dozor status --json`)")
     parser.add_argument("--days", type=float, help="only the last N days")

@@ -46,7 +46,7 @@ def help_text(titles: Mapping[str, str]) -> str:
         "<b>Команди</b>",
         "/digest — дайджест того, що з'явилося після останнього (запланований вийде як завжди)",
         "/search СЛОВА [#тема] [7d] [p2] — десять найкращих збігів в архіві (p2 — наступні десять); "
-        "слово* — за початком",
+        "слова шукаються в усіх формах: «бусифікація» знайде «бусифікували», «ТЦК» — «тцкашники»",
         "/status — які чати читаються, збої, стан дайджесту",
         "/check ТЕКСТ — які теми й правила спрацюють на текст",
         "/help — ця довідка",
@@ -99,7 +99,8 @@ def search_answer(query: SearchQuery, hits: list[SearchHit], tz: ZoneInfo, more:
         name = f'<a href="{html.escape(hit.link)}">{title}</a>' if hit.link else f"{title} 🗑"
         marks = " ".join(f"#{_e(t)}" for t in hit.topics)
         head = " · ".join(p for p in (f"{number}. {name}", _local(hit.date, tz), marks) if p)
-        pieces.append(f"{head}\n{snippet(hit.text, _spans(hit.text, query.words)) or '—'}")
+        found = [Span("", start, end) for start, end in hit.marks]
+        pieces.append(f"{head}\n{snippet(hit.text, found) or '—'}")
     if more:
         pieces.append(f"<i>Далі:</i> <code>{_e(query.typed(query.page + 1))}</code>\n"
                       f"<i>Усе разом — у терміналі:</i> <code>{_e(_cli_search(query))}</code>")
@@ -120,21 +121,6 @@ def _cli_search(query: SearchQuery) -> str:
         parts.append(f"--days {query.days:g}")
     parts.append("--limit 200")
     return " ".join(parts)
-
-
-def _spans(text: str, words: str) -> list[Span]:
-    """Where the searched words (or prefixes, for word*) occur, for bolding."""
-    folded = text.casefold()
-    spans = []
-    for word in words.split():
-        needle = word.rstrip("*").strip('"').casefold()
-        if not needle:
-            continue
-        start = folded.find(needle)
-        while start != -1:
-            spans.append(Span("", start, start + len(needle)))
-            start = folded.find(needle, start + len(needle))
-    return spans
 
 
 # ---- /check -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from bot.config import Settings
 from bot.matching import RulesError, load_rules
 from bot.web.accounts import Accounts
 from bot.web.guard import Guard, csrf_token, login, logout
-from bot.web.highlight import found_words, pieces
+from bot.web.highlight import pieces
 
 log = logging.getLogger("dozor.web")
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings, accounts: Accounts | None = None) -> Starlett
     env.filters["local"] = lambda moment: moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
     env.filters["utc"] = lambda moment: moment.isoformat(timespec="seconds") if moment else ""
     env.globals.update(topic_name=lambda t: topic_names.get(t, t), zone=str(zone), csrf_token=csrf_token,
-                       pieces=pieces, found_words=found_words)
+                       pieces=pieces)
     templates = Jinja2Templates(env=env)
 
     def page(request: Request, name: str, status: int = 200, **context) -> Response:

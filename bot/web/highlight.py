@@ -1,7 +1,6 @@
 """Where a text matched, cut into pieces a template can mark without writing HTML itself.
 
     pieces(text, matches)   # [("ТЦК", Match(...)), (" біля метро", None)]
-    found_words(snippet)    # search's "[word]" markers → [("word", True), (" rest", False)]
 
 Pure. The template escapes every piece, so the text never becomes markup.
 """
@@ -25,18 +24,4 @@ def pieces(text: str, matches: tuple[Match, ...] | list[Match]) -> list[tuple[st
         at = m.end
     if at < len(text) or not result:
         result.append((text[at:], None))
-    return result
-
-
-def found_words(snippet: str) -> list[tuple[str, bool]]:
-    result, inside, current = [], False, []
-    for char in snippet:
-        if char == ("]" if inside else "["):
-            if current:
-                result.append(("".join(current), inside))
-            current, inside = [], not inside
-        else:
-            current.append(char)
-    if current:
-        result.append(("".join(current), inside))
     return result
