@@ -124,6 +124,15 @@ async def looked_at(caplog, moment: datetime) -> None:
     await eventually(lambda: rounds() >= 2, f"the scheduler to look at {stamp}")
 
 
+async def recorded_as_sent(archive: Archive, key: str) -> None:
+    """Telegram holds the last part a moment before the archive records the digest as sent."""
+    async def recorded():
+        last = (await digest_status(archive))["last_sent"]
+        return last is not None and last["period"] == key
+
+    await eventually(recorded, f"{key} to be recorded as sent")
+
+
 async def status_of(archive: Archive, key: str) -> dict | None:
     status = await digest_status(archive)
     return next((d for d in status["pending"] + status["failed"] if d["period"] == key), None)
@@ -187,6 +196,7 @@ async def test_editors_receive_the_digest_at_digest_time(world, caplog):
     assert "ТЦК" in bold and "не" not in bold
     links = [e.url for e in message.entities if isinstance(e, types.MessageEntityTextUrl)]
     assert "https://t.me/kyiv_news/501" in links and "https://t.me/c/1700000003/9" in links
+    await recorded_as_sent(world.archive, "daily:2026-03-20")
     status = await digest_status(world.archive)
     assert status["last_sent"]["period"] == "daily:2026-03-20" and status["pending"] == []
     assert status["last_sent"]["sent_at"] == datetime(2026, 3, 20, 7, 0, tzinfo=UTC)
@@ -246,6 +256,7 @@ async def test_restart_after_a_crash_mid_digest_sends_only_the_remaining_parts(w
     await world.open()
     world.start(clock)
     await eventually(lambda: len(world.sent()) == pending["parts"], "the remaining parts")
+    await recorded_as_sent(world.archive, "daily:2026-03-20")
     status = await digest_status(world.archive)
     assert status["pending"] == [] and status["last_sent"]["parts"] == pending["parts"]
     texts = [m.message for m in world.sent()]
@@ -399,6 +410,7 @@ async def test_stopping_while_a_posted_part_is_being_recorded_still_records_it(w
     await world.open()
     world.start(clock)
     await eventually(lambda: len(world.sent()) == len(parts), "the remaining parts")
+    await recorded_as_sent(world.archive, "daily:2026-03-20")
     status = await digest_status(world.archive)
     assert status["pending"] == [] and status["last_sent"]["parts"] == len(parts)
     texts = [m.message for m in world.sent()]
@@ -429,6 +441,7 @@ async def test_a_digest_telegram_keeps_refusing_is_given_up_and_the_next_one_sti
     await eventually(lambda: world.sent(), "the next day's digest")
     [message] = world.sent()
     assert "20.03.2026 09:00 — 21.03.2026 09:00" in message.message and "нові блокпости" in message.message
+    await recorded_as_sent(world.archive, "daily:2026-03-21")
     status = await digest_status(world.archive)
     assert status["last_sent"]["period"] == "daily:2026-03-21" and status["pending"] == []
     assert [f["period"] for f in status["failed"]] == ["daily:2026-03-20"]
