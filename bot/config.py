@@ -369,10 +369,11 @@ class Settings:
 
     @property
     def lock_path(self) -> Path:
-        """The account's lock (bot/lock.py): dozor.lock for main, as before; dozor-NAME.lock."""
-        from bot.lock import account_lock_path
-
-        return account_lock_path(self.storage, self.account)
+        """One lock per account and storage directory (two clients on one session file is the
+        classic `database is locked`): signing in another account needs no stop of the others."""
+        if self.account == MAIN_ACCOUNT:
+            return self.storage / "dozor.lock"
+        return self.session_path.with_suffix(".lock")
 
     @property
     def request_rates(self) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """One `dozor run` per account and storage directory.
 
-    with StorageLock(account_lock_path(storage, "spare"), account="spare"): ...
+    with StorageLock(settings.lock_path, account=settings.account): ...
 
 Two clients on one session file is the classic `database is locked`; the second run for the
 same account is refused at once instead, naming the process that holds it. Each account has
@@ -23,10 +23,6 @@ class AlreadyRunning(Exception):
 
 class AccountBusy(AlreadyRunning):
     """Another worker holds the account's lease in the shared database."""
-
-
-def account_lock_path(storage: Path, account: str = MAIN) -> Path:
-    return storage / ("dozor.lock" if account == MAIN else f"dozor-{account}.lock")
 
 
 class StorageLock:

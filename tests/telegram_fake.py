@@ -671,9 +671,10 @@ class FakeTelegram(_TelegramLimits):
                     poll_timeout: int = 30) -> FakeChannel:
         """A channel (or a megagroup, the kind most city chats are). ``username=None`` makes it
         private, reachable through ``t.me/+{invite_hash}``. ``joined=True`` makes the primary
-        account a member from the start (an account, its name, or a list of them: those). ``big=True`` pushes no live updates for it at all, as
-        Telegram does for large channels: only getChannelDifference (polled after
-        ``poll_timeout`` seconds, the answer's ``timeout``) shows what happened."""
+        account a member from the start (``joined="spare"`` or ``["main", "spare"]``: those
+        accounts). ``big=True`` pushes no live updates for it at all, as Telegram does for large
+        channels: only getChannelDifference (polled after ``poll_timeout`` seconds, the answer's
+        ``timeout``) shows what happened."""
         if username is not None:
             username = self._check_username(username)
         channel = FakeChannel(

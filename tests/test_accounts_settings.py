@@ -42,6 +42,9 @@ def test_accounts_pins_and_lease_are_read(tmp_path):
                                      ("-1001700000003", "main"))
     assert settings.lease_seconds == 45
     assert replace(settings, account="spare_2").session_path == tmp_path / "s" / "dozor-spare_2.session"
+    # each account is locked on its own: `dozor login --account spare_2` while main runs
+    assert (settings.lock_path, replace(settings, account="spare_2").lock_path) == (
+        tmp_path / "s" / "dozor.lock", tmp_path / "s" / "dozor-spare_2.lock")
 
 
 @pytest.mark.parametrize("variable, value, expected", [

@@ -22,7 +22,7 @@ BANNED = "banned"
 
 # what each refusal means, for the log and `dozor accounts`
 _LOGGED_OUT = {
-    errors.AuthKeyUnregisteredError: "Telegram no longer knows this session: the account was logged out",
+    errors.AuthKeyUnregisteredError: "the session is not signed in (never was, or was logged out since)",
     errors.SessionRevokedError: "the session was ended from another device or by logging out",
     errors.SessionExpiredError: "the session expired",
     errors.UserDeactivatedError: "the account was deleted",
