@@ -113,7 +113,7 @@ class Service:
 
     @property
     def account(self) -> str:
-        return getattr(self.settings, "account", "main")
+        return self.settings.account
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -141,7 +141,7 @@ class Service:
         try:
             self.client = await _unless_stopped(open_authorised(self.settings, **self.client_options), stop)
         except NotLoggedIn as error:
-            refused = getattr(error, "refused", None)
+            refused = error.refused
             if refused is not None:
                 # Telegram refused the session itself: the account's chats go to the others
                 self.coordinator.account_state(refused.state, refused.reason)

@@ -31,8 +31,6 @@ from bot.lock import AccountBusy
 
 log = logging.getLogger("dozor.accounts")
 
-DEFAULT_LEASE = 180.0
-
 
 class LeaseLost(Exception):
     """Another worker took the account's lease: this one must stop serving it."""
@@ -72,13 +70,14 @@ def accounts_from(leases: list[Lease], now: datetime, default_cap: int) -> dict[
 class Coordinator:
     def __init__(self, archive: Archive, settings, *, holder: str | None = None):
         self.archive = archive
-        self.account = getattr(settings, "account", "main")
+        self.account = settings.account
         self.holder = holder or worker_id()
-        self.seconds = float(getattr(settings, "lease_seconds", DEFAULT_LEASE))
+        self.seconds = float(settings.lease_seconds)
         self.cap = settings.channel_cap
         self.sources = tuple(settings.chats)
-        self.pins = pins_of(self.sources, getattr(settings, "account_pins", ()))
-        self.editors_wanted = bool(settings.digest_chat) or bool(getattr(settings, "editors", ()))
+        self.pins = pins_of(self.sources, settings.account_pins)
+        # digests, the editors' desk, spike alerts: one elected worker runs them, if anything is set up
+        self.editors_wanted = bool(settings.digest_chat) or bool(settings.editors)
         self.mine: set[str] = set()  # the configured chats this account serves
         self.moved_in: dict[str, Move] = {}  # of `mine`, those taken over from another account
         self.changed = asyncio.Event()  # `mine` changed
@@ -224,5 +223,5 @@ class Coordinator:
 def flood_end(budget) -> datetime | None:
     """The end of the longest flood wait still running on a client's budget."""
     now = datetime.now(timezone.utc)
-    ends = [wait.until for wait in getattr(budget, "floods", {}).values() if wait.until > now]
+    ends = [wait.until for wait in budget.floods.values() if wait.until > now]
     return max(ends, default=None)

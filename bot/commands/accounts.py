@@ -53,7 +53,7 @@ async def collect_from(archive: Archive, settings) -> dict:
         return moment.astimezone(zone).isoformat(timespec="seconds") if moment else None
 
     by_name = {lease.name: lease for lease in leases}
-    names = list(dict.fromkeys([*getattr(settings, "accounts", ()), *by_name]))
+    names = list(dict.fromkeys([*settings.accounts, *by_name]))
     accounts = []
     for name in names:
         lease = by_name.get(name)
