@@ -103,6 +103,15 @@ async def test_a_lapsed_lease_is_taken_over_and_states_are_kept(archive):
     assert account_state(rows[0], now) == "banned"
 
 
+async def test_an_account_under_a_flood_wait_is_shown_flood_waiting_until_it_ends(archive):
+    holder = worker_id()
+    _, now = await leases.take(archive, ACCOUNT, "main", holder, 180)
+    assert await leases.renew(archive, ACCOUNT, "main", holder, 180, flood_until=now + timedelta(minutes=5))
+    rows, now = await leases.load(archive)
+    assert account_state(rows[0], now) == "flood-waiting"
+    assert account_state(rows[0], now + timedelta(minutes=6)) == "active"
+
+
 async def test_the_database_clock_judges_leases(archive):
     lease, now = await leases.take(archive, ROLE, EDITORS, worker_id(), 60)
     assert abs((now - utcnow()).total_seconds()) < 5
