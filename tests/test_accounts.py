@@ -105,8 +105,8 @@ async def test_a_lapsed_lease_is_taken_over_and_states_are_kept(archive):
 
 async def test_an_account_under_a_flood_wait_is_shown_flood_waiting_until_it_ends(archive):
     holder = worker_id()
-    _, now = await leases.take(archive, ACCOUNT, "main", holder, 180)
-    assert await leases.renew(archive, ACCOUNT, "main", holder, 180, flood_until=now + timedelta(minutes=5))
+    _, now = await leases.take(archive, ACCOUNT, "main", holder, 3600)
+    assert await leases.renew(archive, ACCOUNT, "main", holder, 3600, flood_until=now + timedelta(minutes=5))
     rows, now = await leases.load(archive)
     assert account_state(rows[0], now) == "flood-waiting"
     assert account_state(rows[0], now + timedelta(minutes=6)) == "active"
