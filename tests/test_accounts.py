@@ -44,19 +44,18 @@ def test_the_chats_of_an_account_that_stopped_serving_go_to_accounts_with_room()
     assert all(m.reason == "main is banned (USER_DEACTIVATED_BAN)" for m in plan.moves)
 
 
-def test_with_no_room_anywhere_a_chat_is_still_served_over_a_cap_and_reported():
+def test_with_no_room_anywhere_a_new_chat_is_served_over_a_cap_and_a_left_one_waits():
     accounts = {"main": Account("main", 1, serving=False, why_not="stopped renewing its lease"),
                 "spare": Account("spare", 1)}
-    plan = assign(CHATS[:2], accounts, {"@kyiv": "main", "@odesa": "spare"}, {})
-    assert plan.assignment == {"@kyiv": "spare", "@odesa": "spare"}
-    assert plan.unplaced == ["@kyiv"]
-    assert [m.reason for m in plan.moves] == \
-        ["main stopped renewing its lease; no account has room, so it is read from history only"]
-    # an account with room that comes later takes it; what is within a cap stays
-    roomy = assign(CHATS[:2], {**accounts, "third": Account("third", 5)}, plan.assignment, {})
-    assert roomy.assignment == {"@kyiv": "third", "@odesa": "spare"} and not roomy.unplaced
-    # nobody serves at all: chats wait for their accounts
-    assert assign(CHATS[:2], {"main": accounts["main"]}, {"@kyiv": "main"}, {}).assignment == {"@kyiv": "main"}
+    plan = assign(CHATS[:3], accounts, {"@kyiv": "main", "@odesa": "spare"}, {})
+    # @kyiv waits for main; @lviv, new, is read by spare over its cap (from history only)
+    assert plan.assignment == {"@kyiv": "main", "@odesa": "spare", "@lviv": "spare"}
+    assert plan.unplaced == ["@kyiv", "@lviv"]
+    assert [(m.source, m.reason) for m in plan.moves] == \
+        [("@lviv", "new chat; no account has room, so it is read from history only")]
+    # an account with room that comes later takes both; what is within a cap stays
+    roomy = assign(CHATS[:3], {**accounts, "third": Account("third", 5)}, plan.assignment, {})
+    assert roomy.assignment == {"@kyiv": "third", "@odesa": "spare", "@lviv": "third"} and not roomy.unplaced
 
 
 def test_pins_are_honoured_and_a_pinned_chat_returns_once_its_account_serves_again():
@@ -135,18 +134,16 @@ async def test_two_workers_starting_together_agree_and_a_stopped_ones_chats_move
     taken = set(main.mine)
     await main.release()
     await spare.settle()
-    # spare is at its cap of two: it serves main's chats over it (from history only) until
-    # an account with room comes
-    assert spare.mine == set(CHATS)
+    # spare is at its cap of two: main's chats wait for main, or for an account with room
+    assert spare.mine == set(CHATS) - taken
     third = Coordinator(archive, _settings(settings, "third", channel_cap=5))
     await third.take()
     await third.signed_in()
     await third.settle()
     assert third.mine == taken
     moves = await assignments.recent_moves(archive)
-    assert {(m.source, m.from_account, m.to_account) for m in moves[:2]} == {(s, "spare", "third") for s in taken}
-    assert all(m.reason == "over spare's cap of 2" for m in moves[:2])
-    assert {(m.source, m.from_account, m.to_account) for m in moves[2:4]} == {(s, "main", "spare") for s in taken}
+    assert {(m.source, m.from_account, m.to_account) for m in moves[:2]} == {(s, "main", "third") for s in taken}
+    assert all(m.reason == "main was stopped" for m in moves[:2])
 
 
 async def test_a_second_coordinator_for_the_same_account_is_refused_with_the_holder_named(archive, settings):
@@ -422,9 +419,10 @@ async def test_dozor_accounts_shows_chats_cap_state_worker_and_the_moves(archive
     await spare.settle()
     report = await collect(configured)
     shown = {a["name"]: (a["state"], a["chats"], a["cap"], a["holder"]) for a in report["accounts"]}
-    assert shown == {"main": ("logged out", 0, 3, main.holder), "spare": ("active", 4, 3, spare.holder),
+    # spare had room for one of main's two chats; the other waits for main or for room
+    assert shown == {"main": ("logged out", 1, 3, main.holder), "spare": ("active", 3, 3, spare.holder),
                      "later": ("never started", 0, 3, None)}
-    assert report["unassigned"] == []  # the fourth is served over spare's cap, from history only
+    assert report["unassigned"] == []
     text = render(report)
     assert "main: AUTH_KEY_UNREGISTERED: the account was logged out" in text
     assert "main → spare (main is logged out (AUTH_KEY_UNREGISTERED: the account was logged out))" in text

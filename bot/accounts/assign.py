@@ -14,11 +14,11 @@ The rules, in order:
 - every other chat (new, or left by an account that is logged out, banned, stopped, or whose
   worker stopped renewing its lease) goes to the serving account with the fewest chats that
   has room under its cap (ties by name); a spare account with no chats is a warm standby;
-- when no account has room, a chat still goes to a serving account (the one it had, else the
-  one with the fewest chats), over its cap: the chat plan reads it from history only, as for
-  one account with too many chats, `unplaced` says which, and an account with room that
-  comes later takes it (an assignment over the cap is not kept). Nothing configured goes
-  unread while any account serves.
+- when no account has room, a new chat still goes to the serving account with the fewest
+  chats, over its cap: the chat plan reads it from history only, as for one account with too
+  many chats, and an account with room that comes later takes it (an assignment over a cap is
+  not kept); a chat whose account stopped serving waits for it (or for room elsewhere)
+  instead of crowding a full account. `unplaced` says which chats are in either case.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class Move:
 class Plan:
     assignment: dict[str, str] = field(default_factory=dict)  # source → account
     moves: list[Move] = field(default_factory=list)
-    unplaced: list[str] = field(default_factory=list)  # chats served over a cap: no account has room
+    unplaced: list[str] = field(default_factory=list)  # no account has room: over a cap, or waiting
 
     def chats_of(self, account: str) -> list[str]:
         return [source for source, name in self.assignment.items() if name == account]
@@ -108,12 +108,15 @@ def assign(sources: Iterable[str], accounts: Mapping[str, Account], current: Map
             held_by = current.get(source)
             if held_by in serving:
                 chosen = held_by  # over its cap, as before: nobody has room for it
+            elif held_by is not None:
+                # it waits for its account (a restart, say) rather than crowd a full one, whose
+                # new chats would cost a burst of resolutions and be read from history only
+                plan.assignment[source] = held_by
+                continue
             elif serving:
                 chosen = min(serving, key=lambda name: (load[name], name))
                 reason = f"{reason}; no account has room, so it is read from history only"
             else:
-                if held_by is not None:
-                    plan.assignment[source] = held_by  # nobody serves at all: it waits for its account
                 continue
         load[chosen] += 1
         plan.assignment[source] = chosen
