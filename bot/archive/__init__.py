@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
@@ -192,7 +192,7 @@ class Archive:
                    VALUES (:id, :title, :username, :kind, :keep_all, :now)
                    ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                        username = excluded.username, kind = excluded.kind, keep_all = excluded.keep_all""",
-                {"id": chat.id, "title": chat.title, "username": chat.username, "kind": chat.kind,
+                {"id": chat.id, "title": _clean(chat.title), "username": chat.username, "kind": chat.kind,
                  "keep_all": int(chat.keep_all), "now": iso(utcnow())},
             )
             if source is not None:
@@ -254,6 +254,7 @@ class Archive:
         The checkpoint moves to the highest id seen, only with the commit.
         """
         now = iso(utcnow())
+        items = [(_storable(post), result) for post, result in items]
         async with self.transaction() as db:
             matched_albums = await _matched_albums(db, chat.id, keeping.albums_of(items))
             rowids, known = await _known(db, items)
@@ -381,8 +382,8 @@ class Archive:
             await db.execute(
                 """INSERT INTO failures (stage, chat_id, message_id, reason, detail, at)
                    VALUES (:stage, :chat_id, :message_id, :reason, :detail, :at)""",
-                {"stage": stage, "chat_id": chat_id, "message_id": message_id, "reason": reason,
-                 "detail": detail, "at": iso(utcnow())},
+                {"stage": stage, "chat_id": chat_id, "message_id": message_id, "reason": _clean(reason),
+                 "detail": _clean(detail), "at": iso(utcnow())},
             )
             # resolved failures are history; kept for a while for whoever looks into an incident
             await db.execute("DELETE FROM failures WHERE resolved_at < :before",
@@ -425,6 +426,24 @@ class Archive:
                       (SELECT COUNT(*) FROM failures WHERE resolved_at IS NULL) AS failures"""
         )
         return row._asdict()
+
+
+def _clean(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; ASCII's SUB (substitute, U+001A) takes its place, on
+    both backends alike: one character for one, so the spans found in the text still point
+    where they did, and a control character still, which nothing shows (bot/display.py)."""
+    return text.replace("\x00", "\x1a") if text and "\x00" in text else text
+
+
+def _storable(post: Post) -> Post:
+    """The post as the archive keeps it (see _clean): decided on before the rules compare it
+    with what is held, or every read of it again would look like an edit."""
+    if not any(value and "\x00" in value for value in (post.text, post.author_name, post.forward_from)) \
+            and not (post.media and post.media.file_name and "\x00" in post.media.file_name):
+        return post
+    media = post.media and replace(post.media, file_name=_clean(post.media.file_name))
+    return replace(post, text=_clean(post.text), author_name=_clean(post.author_name),
+                   forward_from=_clean(post.forward_from), media=media)
 
 
 def chat_from_row(row: sa.Row) -> Chat:
