@@ -271,9 +271,11 @@ async def test_a_nul_in_a_post_is_stored_on_both_backends_and_a_re_read_is_no_ed
     await archive.ingest(CHAT, [(post(1, text, author_name="Оксана\x00"), hit)])
     report = await archive.ingest(CHAT, [(post(1, text, author_name="Оксана\x00"), hit)])
     stored = await archive.message(CHAT.id, 1)
-    assert stored["text"] == "\x1aТЦК біля метро" and stored["author_name"] == "Оксана\x1a"
+    # SQLite keeps it as posted; PostgreSQL has SUB in its place, which no one is shown either
+    nul = "\x00" if archive.dialect == "sqlite" else "\x1a"
+    assert stored["text"] == f"{nul}ТЦК біля метро" and stored["author_name"] == f"Оксана{nul}"
     assert report.edited == 0 and stored["versions"] == []
     span = stored["matches"][0]
     assert stored["text"][span["start"]:span["end"]] == "ТЦК"
     await archive.record_failure("store", "broken\x00", CHAT.id, 2, detail="\x00")
-    assert [f["detail"] for f in await archive.failures()] == ["\x1a"]
+    assert [f["detail"] for f in await archive.failures()] == [nul]

@@ -182,6 +182,10 @@ class Archive:
         row = await self.row(sql, params)
         return row[0] if row else None
 
+    def _text(self, text: str | None) -> str | None:
+        """Text as this backend can hold it (see _clean)."""
+        return _clean(text) if self.dialect == "postgresql" else text
+
     # ---- chats -------------------------------------------------------------------------
 
     async def save_chat(self, chat: Chat, source: str | None = None) -> None:
@@ -192,7 +196,7 @@ class Archive:
                    VALUES (:id, :title, :username, :kind, :keep_all, :now)
                    ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                        username = excluded.username, kind = excluded.kind, keep_all = excluded.keep_all""",
-                {"id": chat.id, "title": _clean(chat.title), "username": chat.username, "kind": chat.kind,
+                {"id": chat.id, "title": self._text(chat.title), "username": chat.username, "kind": chat.kind,
                  "keep_all": int(chat.keep_all), "now": iso(utcnow())},
             )
             if source is not None:
@@ -254,7 +258,8 @@ class Archive:
         The checkpoint moves to the highest id seen, only with the commit.
         """
         now = iso(utcnow())
-        items = [(_storable(post), result) for post, result in items]
+        if self.dialect == "postgresql":
+            items = [(_storable(post), result) for post, result in items]
         async with self.transaction() as db:
             matched_albums = await _matched_albums(db, chat.id, keeping.albums_of(items))
             rowids, known = await _known(db, items)
@@ -382,8 +387,8 @@ class Archive:
             await db.execute(
                 """INSERT INTO failures (stage, chat_id, message_id, reason, detail, at)
                    VALUES (:stage, :chat_id, :message_id, :reason, :detail, :at)""",
-                {"stage": stage, "chat_id": chat_id, "message_id": message_id, "reason": _clean(reason),
-                 "detail": _clean(detail), "at": iso(utcnow())},
+                {"stage": stage, "chat_id": chat_id, "message_id": message_id, "reason": self._text(reason),
+                 "detail": self._text(detail), "at": iso(utcnow())},
             )
             # resolved failures are history; kept for a while for whoever looks into an incident
             await db.execute("DELETE FROM failures WHERE resolved_at < :before",
@@ -429,9 +434,10 @@ class Archive:
 
 
 def _clean(text: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL; ASCII's SUB (substitute, U+001A) takes its place, on
-    both backends alike: one character for one, so the spans found in the text still point
-    where they did, and a control character still, which nothing shows (bot/display.py)."""
+    """PostgreSQL text cannot hold NUL (SQLite keeps the text exactly as posted): there ASCII's
+    SUB (substitute, U+001A) takes its place, one character for one, so the spans found in the
+    text still point where they did, and a control character still, which nothing shows
+    (bot/display.py)."""
     return text.replace("\x00", "\x1a") if text and "\x00" in text else text
 
 
