@@ -262,3 +262,20 @@ async def test_coverage_rows_keep_their_moments(archive):
                                            gap_found_at=T0 + timedelta(minutes=1))}
     rows, titles = await watched_coverage(archive)
     assert [r.chat_id for r in rows] == [CHAT.id] and titles == {CHAT.id: CHAT.title}
+
+
+async def test_a_nul_in_a_post_is_stored_on_both_backends_and_a_re_read_is_no_edit(archive):
+    # PostgreSQL refuses NUL in text; refusing the post would hold the chat's checkpoint for ever
+    text = "\x00ТЦК біля метро"
+    hit = MatchResult(matches=(Match("enlistment_centre", "tck", "ТЦК", 1, 4),), language="uk")
+    await archive.ingest(CHAT, [(post(1, text, author_name="Оксана\x00"), hit)])
+    report = await archive.ingest(CHAT, [(post(1, text, author_name="Оксана\x00"), hit)])
+    stored = await archive.message(CHAT.id, 1)
+    # SQLite keeps it as posted; PostgreSQL has SUB in its place, which no one is shown either
+    nul = "\x00" if archive.dialect == "sqlite" else "\x1a"
+    assert stored["text"] == f"{nul}ТЦК біля метро" and stored["author_name"] == f"Оксана{nul}"
+    assert report.edited == 0 and stored["versions"] == []
+    span = stored["matches"][0]
+    assert stored["text"][span["start"]:span["end"]] == "ТЦК"
+    await archive.record_failure("store", "broken\x00", CHAT.id, 2, detail="\x00")
+    assert [f["detail"] for f in await archive.failures()] == [nul]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
@@ -182,6 +182,10 @@ class Archive:
         row = await self.row(sql, params)
         return row[0] if row else None
 
+    def _text(self, text: str | None) -> str | None:
+        """Text as this backend can hold it (see _clean)."""
+        return _clean(text) if self.dialect == "postgresql" else text
+
     # ---- chats -------------------------------------------------------------------------
 
     async def save_chat(self, chat: Chat, source: str | None = None) -> None:
@@ -192,7 +196,7 @@ class Archive:
                    VALUES (:id, :title, :username, :kind, :keep_all, :now)
                    ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                        username = excluded.username, kind = excluded.kind, keep_all = excluded.keep_all""",
-                {"id": chat.id, "title": chat.title, "username": chat.username, "kind": chat.kind,
+                {"id": chat.id, "title": self._text(chat.title), "username": chat.username, "kind": chat.kind,
                  "keep_all": int(chat.keep_all), "now": iso(utcnow())},
             )
             if source is not None:
@@ -254,6 +258,8 @@ class Archive:
         The checkpoint moves to the highest id seen, only with the commit.
         """
         now = iso(utcnow())
+        if self.dialect == "postgresql":
+            items = [(_storable(post), result) for post, result in items]
         async with self.transaction() as db:
             matched_albums = await _matched_albums(db, chat.id, keeping.albums_of(items))
             rowids, known = await _known(db, items)
@@ -381,8 +387,8 @@ class Archive:
             await db.execute(
                 """INSERT INTO failures (stage, chat_id, message_id, reason, detail, at)
                    VALUES (:stage, :chat_id, :message_id, :reason, :detail, :at)""",
-                {"stage": stage, "chat_id": chat_id, "message_id": message_id, "reason": reason,
-                 "detail": detail, "at": iso(utcnow())},
+                {"stage": stage, "chat_id": chat_id, "message_id": message_id, "reason": self._text(reason),
+                 "detail": self._text(detail), "at": iso(utcnow())},
             )
             # resolved failures are history; kept for a while for whoever looks into an incident
             await db.execute("DELETE FROM failures WHERE resolved_at < :before",
@@ -425,6 +431,25 @@ class Archive:
                       (SELECT COUNT(*) FROM failures WHERE resolved_at IS NULL) AS failures"""
         )
         return row._asdict()
+
+
+def _clean(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL (SQLite keeps the text exactly as posted): there ASCII's
+    SUB (substitute, U+001A) takes its place, one character for one, so the spans found in the
+    text still point where they did, and a control character still, which nothing shows
+    (bot/display.py)."""
+    return text.replace("\x00", "\x1a") if text and "\x00" in text else text
+
+
+def _storable(post: Post) -> Post:
+    """The post as the archive keeps it (see _clean): decided on before the rules compare it
+    with what is held, or every read of it again would look like an edit."""
+    if not any(value and "\x00" in value for value in (post.text, post.author_name, post.forward_from)) \
+            and not (post.media and post.media.file_name and "\x00" in post.media.file_name):
+        return post
+    media = post.media and replace(post.media, file_name=_clean(post.media.file_name))
+    return replace(post, text=_clean(post.text), author_name=_clean(post.author_name),
+                   forward_from=_clean(post.forward_from), media=media)
 
 
 def chat_from_row(row: sa.Row) -> Chat:
