@@ -298,26 +298,44 @@ def to_plain_post(message: types.Message) -> Post:
 
 # ---- the physical reference: raw executemany into the same schema ----------------------------
 
+def build_schema(url: str) -> None:
+    """The archive's real schema, through its own migrations, at a SQLAlchemy URL (sync)."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from bot.archive.database import _config
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), "head")
+    engine.dispose()
+
+
+def _message_rows(posts: list[Post]) -> list[tuple]:
+    now = dt.datetime.now(UTC).isoformat(timespec="seconds")
+    return [(p.chat_id, p.message_id, p.date.isoformat(timespec="seconds"), p.text, p.author_id, p.author_name,
+             p.views, p.forwards, p.reply_to, p.forward_from, p.grouped_id, p.media.kind if p.media else None,
+             None, 0, None, now) for p in posts]
+
+
+MESSAGE_COLUMNS = ("chat_id, message_id, date, text, author_id, author_name, views, forwards, reply_to, "
+                   "forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at")
+
+
 def raw_insert_rate(path: Path, posts: list[Post], batch: int = 500) -> float:
     """Rows per second for plain `executemany` of these posts' message rows into a fresh
-    archive with the real schema (FTS triggers included), WAL, synchronous=NORMAL, one
+    archive with the real schema (built by its migrations), WAL, synchronous=NORMAL, one
     transaction per `batch` rows: what the disk and SQLite can do, without dozor."""
-    from bot.archive.schema import MIGRATIONS
-
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+    build_schema(f"sqlite:///{Path(path).resolve()}")
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    for number, script in enumerate(MIGRATIONS, start=1):
-        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
     chats = sorted({p.chat_id for p in posts})
     db.executemany("INSERT INTO chats (id, title, kind, added_at) VALUES (?, 'c', 'channel', '')",
                    [(c,) for c in chats])
-    now = dt.datetime.now(UTC).isoformat(timespec="seconds")
-    rows = [(p.chat_id, p.message_id, p.date.isoformat(timespec="seconds"), p.text, p.author_id, p.author_name,
-             p.views, p.forwards, p.reply_to, p.forward_from, p.grouped_id, p.media.kind if p.media else None,
-             None, 0, None, now) for p in posts]
+    rows = _message_rows(posts)
     started = time.perf_counter()
     for i in range(0, len(rows), batch):
         db.execute("BEGIN IMMEDIATE")
@@ -329,6 +347,48 @@ def raw_insert_rate(path: Path, posts: list[Post], batch: int = 500) -> float:
     elapsed = time.perf_counter() - started
     db.close()
     return len(rows) / elapsed
+
+
+def raw_postgres_rates(url: str, posts: list[Post], batch: int = 500) -> dict[str, float]:
+    """Rows per second for these posts' message rows written straight into the archive's
+    schema on PostgreSQL (in a scratch schema of the database at `url`, dropped after), one
+    transaction per `batch` rows: `COPY … FROM STDIN` and psycopg's `executemany`."""
+    import psycopg
+    import sqlalchemy as sa
+
+    schema = f"bench_raw_{os.getpid()}"
+    rates = {}
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        scoped = sa.make_url(url).set(drivername="postgresql+psycopg").update_query_dict(
+            {"options": f"-csearch_path={schema}"})
+        build_schema(scoped.render_as_string(hide_password=False))
+        rows = _message_rows(posts)
+        with psycopg.connect(url, options=f"-csearch_path={schema}") as db:
+            db.execute("INSERT INTO chats (id, title, kind, added_at) SELECT unnest(%s::bigint[]), 'c', 'channel', "
+                       "now()", (sorted({p.chat_id for p in posts}),))
+            db.commit()
+            for how in ("copy", "executemany"):
+                db.execute("TRUNCATE messages CASCADE")
+                db.commit()
+                started = time.perf_counter()
+                for i in range(0, len(rows), batch):
+                    with db.cursor() as cursor:
+                        if how == "copy":
+                            with cursor.copy(f"COPY messages ({MESSAGE_COLUMNS}) FROM STDIN") as copy:
+                                for row in rows[i:i + batch]:
+                                    copy.write_row(row)
+                        else:
+                            cursor.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES "
+                                               f"({', '.join(['%s'] * 16)})", rows[i:i + batch])
+                    db.commit()
+                rates[how] = len(rows) / (time.perf_counter() - started)
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    return rates
 
 
 def rss_mb() -> float:
