@@ -33,11 +33,12 @@ from bot.archive.terms import terms_of  # noqa: E402
 
 END = datetime(2026, 11, 25, tzinfo=timezone.utc)
 CHATS, DAYS, BATCH = 500, 30, 2000
-QUERIES = [("frequent word «світло»", "світло", {}), ("rare word «СЗЧ»", "СЗЧ", {}),
-           ("prefix «мобіліз»", "мобіліз", {}), ("noun for verbs «бусифікація»", "бусифікація", {}),
-           ("two frequent words «ціни пальне»", "ціни пальне", {}),
-           ("desk: «ціни пальне» 7 days, closest first", "ціни пальне", {"best_first": True, "limit": 11}),
-           ("a topic's day, no words", "", {"topic": "busification"})]
+QUERIES = [("word in a quarter of the messages «ремонт»", "ремонт", {}), ("common word «світло»", "світло", {}),
+           ("rare word «СЗЧ»", "СЗЧ", {}), ("prefix «мобіліз»", "мобіліз", {}),
+           ("noun for verbs «бусифікація»", "бусифікація", {}),
+           ("two frequent words «ремонт школах»", "ремонт школах", {}),
+           ("desk: «ремонт школах» 7 days, closest first", "ремонт школах", {"best_first": True, "limit": 11}),
+           ("a topic's newest, no words", "", {"topic": "busification"})]
 
 
 async def build(archive: Archive, count: int, seed: int = 7) -> dict:
