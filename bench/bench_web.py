@@ -79,11 +79,11 @@ def main() -> None:
              "WHERE message = m.id AND topic = 'szch') ORDER BY m.date DESC LIMIT 1000",
              (start, f"{day + timedelta(days=1)}T00:00:00")),
             ("search, frequent word `/search?q=світло`", "/search?q=світло",
-             "SELECT m.id FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-             "WHERE messages_fts MATCH '\"світло\"' ORDER BY m.date DESC LIMIT 200", ()),
+             "SELECT DISTINCT m.id, m.date FROM message_terms t JOIN messages m ON m.id = t.message "
+             "WHERE t.term >= 'світло' AND t.term < 'світлп' ORDER BY m.date DESC LIMIT 200", ()),
             ("search, rare word `/search?q=СЗЧ`", "/search?q=СЗЧ",
-             "SELECT m.id FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-             "WHERE messages_fts MATCH '\"СЗЧ\"' ORDER BY m.date DESC LIMIT 200", ()),
+             "SELECT DISTINCT m.id, m.date FROM message_terms t JOIN messages m ON m.id = t.message "
+             "WHERE t.term >= 'сзч' AND t.term < 'сзш' ORDER BY m.date DESC LIMIT 200", ()),
             ("one chat's newest `/search?chat=…`", f"/search?chat={chat_id}",
              "SELECT m.id FROM messages m WHERE m.chat_id = ? ORDER BY m.date DESC LIMIT 200", (chat_id,)),
             ("one message `/message/…`", f"/message/{chat_id}/{message_id}",

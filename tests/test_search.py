@@ -42,6 +42,7 @@ async def test_a_noun_finds_the_verb_and_an_acronym_finds_its_slang(archive):
     assert await found(archive, "бусифікація") == [1]
     assert await found(archive, "ТЦК") == [2]
     assert await found(archive, "Т.Ц.К.") == [2]  # written as chats dodge filters
+    assert await found(archive, "tck") == [2]  # typed in Latin letters
     hit = (await search(archive, "бусифікація"))[0]
     assert hit.found == ("бусифікували",) and "[бусифікували]" in hit.snippet
 

@@ -9,6 +9,7 @@ Newest first; `best_first` ranks the newest matches by how closely they match.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,10 +80,16 @@ async def search(archive: Archive, words: str = "", *, topic: str | None = None,
             WHERE {" AND ".join(where) or "1 = 1"}
             ORDER BY m.date DESC, m.id DESC LIMIT :limit OFFSET :skip""", params)
     topics = await _topics(archive, [row[0] for row in rows])
+    if not query:
+        return [_hit(row, topics.get(row[0], ()), query) for row in rows]
+    # finding the words in each text is the matcher's work again (normalising, lemmas): a page
+    # of long posts takes tens of milliseconds, which the event loop must not spend
+    return await asyncio.to_thread(_found, rows, topics, query, best_first, skip, limit)
+
+
+def _found(rows, topics, query: Query, best_first: bool, skip: int, limit: int) -> list[Hit]:
     hits = [_hit(row, topics.get(row[0], ()), query) for row in rows]
-    if best_first and query:
-        hits = _closest_first(hits, query)[skip:skip + limit]
-    return hits
+    return _closest_first(hits, query)[skip:skip + limit] if best_first else hits
 
 
 def _filters(topic, chat_id, since, until) -> tuple[list[str], dict]:
