@@ -264,11 +264,15 @@ class Archive:
             matched_albums = await _matched_albums(db, chat.id, keeping.albums_of(items))
             rowids, known = await _known(db, items)
             plan = keeping.decide(chat, items, known, matched_albums)
+            texts: dict[int, str] = {}  # messages whose text the search index must follow
+            fresh: set[int] = set()
             for write in plan.writes:
                 post = write.post
                 if isinstance(write, keeping.Insert):
                     rowids[post.key] = await _insert_message(db, post, write.result, now)
                     await _write_spans(db, rowids[post.key], write.result)
+                    texts[rowids[post.key]] = post.text
+                    fresh.add(rowids[post.key])
                     continue
                 rowid = rowids[post.key]
                 if write.restore:
@@ -280,6 +284,9 @@ class Archive:
                     continue
                 await _update_message(db, rowid, write, now)
                 await _write_spans(db, rowid, write.result)
+                if write.version is not None:
+                    texts[rowid] = post.text
+            await write_terms(db, texts, fresh)
             report = IngestReport(archived=plan.archived, edited=plan.edited, matched=plan.matched)
             if advance_checkpoint and plan.newest is not None:
                 # RETURNING saves the separate read of the checkpoint below
@@ -520,7 +527,6 @@ async def _insert_message(db: Connection, post: Post, result: MatchResult, now: 
          "grouped_id": post.grouped_id, "media_kind": post.media.kind if post.media else None,
          "language": result.language, "matched": int(bool(result)), "edit_date": iso(post.edit_date), "now": now},
     )).scalar()
-    await write_terms(db, rowid, post.text)
     if post.media is not None:
         await _insert_media(db, rowid, post.media, now)
     return rowid
@@ -542,8 +548,6 @@ async def _update_message(db: Connection, rowid: int, write: keeping.Update, now
         {"text": post.text, "edit_date": iso(post.edit_date), "views": post.views, "forwards": post.forwards,
          "matched": int(bool(result)), "language": result.language, "id": rowid},
     )
-    if write.version is not None:
-        await write_terms(db, rowid, post.text)
     if write.spans == "replace":
         await db.execute("DELETE FROM matches WHERE message = :id AND version = 0", {"id": rowid})
     elif write.spans == "retire":

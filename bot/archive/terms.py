@@ -163,17 +163,24 @@ _INSERT = "INSERT INTO message_terms (term, message) VALUES (:term, :message) ON
 BACKFILL_BATCH = 2000
 
 
-async def write_terms(db, message: int, text: str | None) -> None:
-    """Index the text a message now has (in the transaction that writes it): its terms are
+async def write_terms(db, texts: dict[int, str | None], fresh: set[int]) -> None:
+    """Index the texts messages now have (in the transaction that writes them): their terms are
     added, the terms only an earlier version had go, so the index holds the current text.
-    The lemmas are looked up in a thread: a long post of unseen words takes milliseconds."""
-    terms = sorted(await asyncio.to_thread(terms_of, text)) if text else []
-    if not terms:  # an empty list would expand to a NULL PostgreSQL refuses to compare with text
-        await db.execute("DELETE FROM message_terms WHERE message = :message", {"message": message})
+    `fresh`: messages just inserted, which have no terms yet. The lemmas of the whole batch are
+    looked up in one trip to a thread: a long post of unseen words takes milliseconds."""
+    if not texts:
         return
-    await db.execute("DELETE FROM message_terms WHERE message = :message AND term NOT IN :terms",
-                     {"message": message, "terms": terms})
-    await db.executemany(_INSERT, [{"term": term, "message": message} for term in terms])
+    indexed = await asyncio.to_thread(lambda: {message: sorted(terms_of(text)) for message, text in texts.items()})
+    for message, terms in indexed.items():
+        if message in fresh:
+            continue
+        if terms:
+            await db.execute("DELETE FROM message_terms WHERE message = :message AND term NOT IN :terms",
+                             {"message": message, "terms": terms})
+        else:  # an empty list would expand to a NULL PostgreSQL refuses to compare with text
+            await db.execute("DELETE FROM message_terms WHERE message = :message", {"message": message})
+    await db.executemany(_INSERT, [{"term": term, "message": message}
+                                   for message, terms in indexed.items() for term in terms])
 
 
 def backfill(connection: sa.Connection) -> int:
