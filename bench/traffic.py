@@ -313,17 +313,25 @@ def build_schema(url: str) -> None:
 
 def _message_rows(posts: list[Post]) -> list[tuple]:
     now = dt.datetime.now(UTC).isoformat(timespec="seconds")
-    return [(p.chat_id, p.message_id, p.date.isoformat(timespec="seconds"), p.text, p.author_id, p.author_name,
+    return [(n, p.chat_id, p.message_id, p.date.isoformat(timespec="seconds"), p.text, p.author_id, p.author_name,
              p.views, p.forwards, p.reply_to, p.forward_from, p.grouped_id, p.media.kind if p.media else None,
-             None, 0, None, now) for p in posts]
+             None, 0, None, now) for n, p in enumerate(posts, start=1)]
 
 
-MESSAGE_COLUMNS = ("chat_id, message_id, date, text, author_id, author_name, views, forwards, reply_to, "
+def _term_rows(posts: list[Post]) -> list[list[tuple]]:
+    """Each message's rows of the search index, as the archive writes them (found before timing)."""
+    from bot.archive.terms import terms_of
+
+    return [[(term, n) for term in sorted(terms_of(p.text))] for n, p in enumerate(posts, start=1)]
+
+
+MESSAGE_COLUMNS = ("id, chat_id, message_id, date, text, author_id, author_name, views, forwards, reply_to, "
                    "forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at")
 
 
 def raw_insert_rate(path: Path, posts: list[Post], batch: int = 500) -> float:
-    """Rows per second for plain `executemany` of these posts' message rows into a fresh
+    """Rows per second for plain `executemany` of these posts' message rows (and their search
+    terms, as the FTS triggers once indexed them) into a fresh
     archive with the real schema (built by its migrations), WAL, synchronous=NORMAL, one
     transaction per `batch` rows: what the disk and SQLite can do, without dozor."""
     for suffix in ("", "-wal", "-shm"):
@@ -335,14 +343,13 @@ def raw_insert_rate(path: Path, posts: list[Post], batch: int = 500) -> float:
     chats = sorted({p.chat_id for p in posts})
     db.executemany("INSERT INTO chats (id, title, kind, added_at) VALUES (?, 'c', 'channel', '')",
                    [(c,) for c in chats])
-    rows = _message_rows(posts)
+    rows, terms = _message_rows(posts), _term_rows(posts)
     started = time.perf_counter()
     for i in range(0, len(rows), batch):
         db.execute("BEGIN IMMEDIATE")
-        db.executemany(
-            """INSERT INTO messages (chat_id, message_id, date, text, author_id, author_name, views, forwards,
-                   reply_to, forward_from, grouped_id, media_kind, language, matched, edit_date, archived_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows[i:i + batch])
+        db.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 17)})", rows[i:i + batch])
+        db.executemany("INSERT INTO message_terms (term, message) VALUES (?, ?)",
+                       [t for message in terms[i:i + batch] for t in message])
         db.execute("COMMIT")
     elapsed = time.perf_counter() - started
     db.close()
@@ -350,7 +357,7 @@ def raw_insert_rate(path: Path, posts: list[Post], batch: int = 500) -> float:
 
 
 def raw_postgres_rates(url: str, posts: list[Post], batch: int = 500) -> dict[str, float]:
-    """Rows per second for these posts' message rows written straight into the archive's
+    """Rows per second for these posts' message rows (and their search terms) written straight into the archive's
     schema on PostgreSQL (in a scratch schema of the database at `url`, dropped after), one
     transaction per `batch` rows: `COPY … FROM STDIN` and psycopg's `executemany`."""
     import psycopg
@@ -365,7 +372,7 @@ def raw_postgres_rates(url: str, posts: list[Post], batch: int = 500) -> dict[st
         scoped = sa.make_url(url).set(drivername="postgresql+psycopg").update_query_dict(
             {"options": f"-csearch_path={schema}"})
         build_schema(scoped.render_as_string(hide_password=False))
-        rows = _message_rows(posts)
+        rows, terms = _message_rows(posts), _term_rows(posts)
         with psycopg.connect(url, options=f"-csearch_path={schema}") as db:
             db.execute("INSERT INTO chats (id, title, kind, added_at) SELECT unnest(%s::bigint[]), 'c', 'channel', "
                        "now()", (sorted({p.chat_id for p in posts}),))
@@ -380,9 +387,15 @@ def raw_postgres_rates(url: str, posts: list[Post], batch: int = 500) -> dict[st
                             with cursor.copy(f"COPY messages ({MESSAGE_COLUMNS}) FROM STDIN") as copy:
                                 for row in rows[i:i + batch]:
                                     copy.write_row(row)
+                            with cursor.copy("COPY message_terms (term, message) FROM STDIN") as copy:
+                                for message in terms[i:i + batch]:
+                                    for row in message:
+                                        copy.write_row(row)
                         else:
                             cursor.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES "
-                                               f"({', '.join(['%s'] * 16)})", rows[i:i + batch])
+                                               f"({', '.join(['%s'] * 17)})", rows[i:i + batch])
+                            cursor.executemany("INSERT INTO message_terms (term, message) VALUES (%s, %s)",
+                                               [t for message in terms[i:i + batch] for t in message])
                     db.commit()
                 rates[how] = len(rows) / (time.perf_counter() - started)
     finally:

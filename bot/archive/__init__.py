@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError as DatabaseError  # what callers catch when a write is refused
 
 from bot.archive import database, keeping
-from bot.archive.database import Connection, Location, describe
+from bot.archive.database import Connection, Location, ThreadedConnection, describe
 from bot.archive.schema import MIGRATIONS
 from bot.archive.terms import write_terms
 from bot.model import CHANNEL_ID_OFFSET, Chat, ChatStatus, MatchResult, MediaRef, Post
@@ -79,11 +80,14 @@ def _refuse_newer(location: Location, revision: str | None, legacy: int | None) 
 
 
 class Archive:
-    def __init__(self, engine: sa.ext.asyncio.AsyncEngine, location: Location):
+    def __init__(self, engine: sa.ext.asyncio.AsyncEngine, location: Location, read_only: bool = False):
         self.engine = engine
         self.location = location
         self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
         self._lock = asyncio.Lock()
+        # SQLite's transactions run whole in one thread of their own (see database.sqlite_worker)
+        self._sqlite = database.sqlite_worker(location, read_only) if self.dialect == "sqlite" else None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="archive") if self._sqlite else None
         # the last write refused (time, reason): a full disk refuses growth, yet small writes
         # may still pass, so a success does not clear it; the heartbeat tells how recent it is
         self.write_refused: tuple[datetime, str] | None = None
@@ -139,17 +143,35 @@ class Archive:
                 raise ArchiveError(f"{describe(location)} has an older schema ({revision or f'legacy {legacy}'}, "
                                    f"this dozor knows {known[-1]}): `dozor run` of this version upgrades it when "
                                    "it starts")
-            yield cls(engine, location)
+            archive = cls(engine, location, read_only=True)
+            try:
+                yield archive
+            finally:
+                await archive._stop_thread()
         finally:
             await engine.dispose()
 
     async def close(self) -> None:
         async with self._lock:
+            await self._stop_thread()
             await self.engine.dispose()
 
+    async def _stop_thread(self) -> None:
+        if self._thread is not None:
+            await self._in_thread(self._sqlite.dispose)
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+    def _in_thread(self, work: Callable[[], Any]) -> Awaitable[Any]:
+        return asyncio.get_running_loop().run_in_executor(self._thread, work)
+
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
+    async def transaction(self) -> AsyncIterator[Connection | ThreadedConnection]:
         async with self._lock:
+            if self._sqlite is not None:
+                async with self._sqlite_transaction() as connection:
+                    yield connection
+                return
             try:
                 async with self.engine.connect() as connection:
                     async with connection.begin():
@@ -157,6 +179,35 @@ class Archive:
             except BaseException as error:
                 self._note_refusal(error)
                 raise
+
+    @contextlib.asynccontextmanager
+    async def _sqlite_transaction(self) -> AsyncIterator[ThreadedConnection]:
+        def begun() -> sa.Connection:
+            connection = self._sqlite.connect()
+            try:
+                connection.begin()
+            except BaseException:
+                connection.close()
+                raise
+            return connection
+
+        def ended(commit: bool) -> None:
+            try:
+                connection.commit() if commit else connection.rollback()
+            finally:
+                connection.close()
+
+        connection = await self._in_thread(begun)
+        try:
+            yield ThreadedConnection(connection, self._in_thread)
+            await self._in_thread(lambda: ended(commit=True))
+        except BaseException as error:
+            self._note_refusal(error)
+            # shielded, and queued behind whatever the thread still runs for a cancelled
+            # statement: the rollback always lands, after it
+            with contextlib.suppress(sa.exc.SQLAlchemyError):  # a refused commit has closed it already
+                await asyncio.shield(self._in_thread(lambda: ended(commit=False)))
+            raise
 
     def _note_refusal(self, error: BaseException) -> None:
         """Remember why the archive refused a write (disk full, I/O error, server gone), for
@@ -167,12 +218,22 @@ class Archive:
     async def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[sa.Row]:
         """All rows of one read query (for the query modules of this package)."""
         async with self._lock:
+            if self._sqlite is not None:
+                return await self._in_thread(lambda: self._read(sql, params))
             async with self.engine.connect() as connection:
-                # a plain BEGIN: a read must not take SQLite's write lock (see database.py)
                 connection = await connection.execution_options(reading=True)
                 rows = (await Connection(connection).execute(sql, params)).fetchall()
                 await connection.rollback()
                 return list(rows)
+
+    def _read(self, sql: str, params: dict[str, Any] | None) -> list[sa.Row]:
+        """One read in SQLite's thread, in one trip."""
+        params = params or {}
+        # a plain BEGIN: a read must not take SQLite's write lock (see database.py)
+        with self._sqlite.connect().execution_options(reading=True) as connection:
+            rows = connection.execute(database.statement(sql, params), params).fetchall()
+            connection.rollback()
+            return list(rows)
 
     async def row(self, sql: str, params: dict[str, Any] | None = None) -> sa.Row | None:
         rows = await self.rows(sql, params)

@@ -68,12 +68,12 @@ async def _copy_table(source: Archive, target: Archive, table: sa.Table, batch: 
         if last is not None:
             query = query.where(sa.not_(_up_to(key, last)))
         async with source.transaction() as db:
-            rows = [dict(r._mapping) for r in (await db.connection.execute(query)).fetchall()]
+            rows = [dict(r._mapping) for r in (await db.run(query)).fetchall()]
         if not rows:
             break
         async with target.transaction() as db:
             # a row already there is one an interrupted run wrote before its commit was confirmed
-            await db.connection.execute(_insert(target.dialect, table), rows)
+            await db.run(_insert(target.dialect, table), rows)
         copied += len(rows)
         last = tuple(rows[-1][c.name] for c in key)
         if progress:
@@ -99,12 +99,12 @@ async def _count(archive: Archive, table: sa.Table, where: sa.ColumnElement[bool
     if where is not None:
         query = query.where(where)
     async with archive.transaction() as db:
-        return (await db.connection.execute(query)).scalar_one()
+        return (await db.run(query)).scalar_one()
 
 
 async def _last_key(archive: Archive, table: sa.Table, key: list[sa.Column]) -> tuple | None:
     async with archive.transaction() as db:
-        row = (await db.connection.execute(
+        row = (await db.run(
             sa.select(*key).order_by(*(c.desc() for c in key)).limit(1))).first()
     return tuple(row) if row else None
 

@@ -16,7 +16,7 @@ import functools
 import os
 import weakref
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -87,8 +87,23 @@ def _sqlite_engine(url: sa.URL, path: Path, read_only: bool) -> AsyncEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
     # one connection: the archive serialises its transactions, and WAL wants a long-lived one
     engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    _set_up_sqlite(engine.sync_engine, path if fresh else None, read_only)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def sqlite_worker(location: Location, read_only: bool = False) -> sa.Engine:
+    """The engine the archive's own thread uses for SQLite. Through the aiosqlite adapter every
+    statement costs about four trips between the event loop and aiosqlite's thread (cursor,
+    execute, fetch, close); run whole in one thread, it costs one."""
+    url = database_url(location, read_only).set(drivername="sqlite+pysqlite")
+    # one thread uses it (the archive's executor), never two at once (the archive's lock)
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False})
+    _set_up_sqlite(engine, None, read_only)
+    return engine
+
+
+def _set_up_sqlite(engine: sa.Engine, fresh: Path | None, read_only: bool) -> None:
+    @event.listens_for(engine, "connect")
     def _set_up(dbapi_connection, _record) -> None:
         # SQLAlchemy's documented recipe: let the archive say BEGIN itself (below), so a write
         # transaction takes the write lock at its start instead of failing half-way
@@ -103,16 +118,14 @@ def _sqlite_engine(url: sa.URL, path: Path, read_only: bool) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
-        if fresh and path.exists() and (path.stat().st_mode & 0o777) != 0o600:
+        if fresh is not None and fresh.exists() and (fresh.stat().st_mode & 0o777) != 0o600:
             # the archive holds material about people at risk: owner-only
-            os.chmod(path, 0o600)
+            os.chmod(fresh, 0o600)
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin(connection) -> None:
         reading = read_only or connection.get_execution_options().get("reading", False)
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
-
-    return engine
 
 
 class Connection:
@@ -131,6 +144,58 @@ class Connection:
         rows = list(rows)
         if rows:
             await self.connection.execute(_statement(sql, _expanding(rows[0])), rows)
+
+    async def run(self, statement: sa.Executable, params: Any = None) -> sa.CursorResult:
+        """A SQLAlchemy Core statement (for code that walks the metadata, such as the copy)."""
+        return await self.connection.execute(statement, params)
+
+
+class ThreadedConnection:
+    """The same interface over a SQLite connection that lives in the archive's thread: each
+    statement runs there, and its rows are read whole before coming back."""
+
+    dialect = "sqlite"
+
+    def __init__(self, connection: sa.Connection, run: Callable[[Callable[[], Any]], Awaitable[Any]]):
+        self.connection = connection
+        self._run = run
+
+    async def execute(self, sql: str, params: dict[str, Any] | None = None) -> "Buffered":
+        params = params or {}
+        statement = _statement(sql, _expanding(params))
+        return await self._run(lambda: Buffered(self.connection.execute(statement, params)))
+
+    async def executemany(self, sql: str, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            statement = _statement(sql, _expanding(rows[0]))
+            await self._run(lambda: self.connection.execute(statement, rows))
+
+    async def run(self, statement: sa.Executable, params: Any = None) -> "Buffered":
+        """A SQLAlchemy Core statement (for code that walks the metadata, such as the copy)."""
+        return await self._run(lambda: Buffered(self.connection.execute(statement, params)))
+
+
+class Buffered:
+    """A result read whole where it was produced: its rows (fetchall, scalar, first, …) and
+    how many rows a write touched."""
+
+    def __init__(self, result: sa.CursorResult):
+        self.rowcount = result.rowcount
+        self._rows = result.freeze()() if result.returns_rows else None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._rows is None:
+            raise AttributeError(f"{name}: the statement returned no rows")
+        return getattr(self._rows, name)
+
+    def __iter__(self):
+        return iter(self._rows or ())
+
+
+def statement(sql: str, params: dict[str, Any]) -> sa.TextClause:
+    """The parsed statement for this SQL text, list parameters expanding."""
+    return _statement(sql, _expanding(params))
 
 
 def _expanding(params: dict[str, Any]) -> frozenset[str]:
