@@ -12,7 +12,7 @@ then the whole path through the service's own `Ingestor`: `history_page` with pa
 as catch-up reads them, and `live` one message at a time as updates arrive. Every batch is
 committed before the next starts, as in the service: nothing is acknowledged uncommitted.
 
-The process is pinned to one CPU (aiosqlite's thread included), so "per core" is literal.
+The process is pinned to one CPU (the archive's thread included), so "per core" is literal.
 msgs/s is wall-clock; "per CPU-s" divides by the process's user+system time.
 The reference is plain `executemany` of the same message rows into the same schema
 (WAL, batches of 500): it writes every row, where dozor writes only the ~3% that matched

@@ -410,7 +410,7 @@ def rss_mb() -> float:
 
 
 def cpu_seconds() -> float:
-    """User + system time of this process, every thread included (aiosqlite's too)."""
+    """User + system time of this process, every thread included (the archive's too)."""
     times = os.times()
     return times.user + times.system
 

@@ -158,9 +158,8 @@ async def test_the_backfill_indexes_what_has_no_terms_on_both_backends(archive):
     async with archive.transaction() as db:
         await db.execute("DELETE FROM message_terms")
     assert await found(archive, "повістка") == []
-    async with archive.engine.connect() as connection:
-        assert await connection.run_sync(backfill) == 1
-        await connection.commit()
+    async with archive.transaction() as db:
+        assert await db.run_sync(backfill) == 1
     assert await found(archive, "повістка") == [1]
 
 

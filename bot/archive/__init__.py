@@ -80,14 +80,16 @@ def _refuse_newer(location: Location, revision: str | None, legacy: int | None) 
 
 
 class Archive:
-    def __init__(self, engine: sa.ext.asyncio.AsyncEngine, location: Location, read_only: bool = False):
+    def __init__(self, location: Location, engine: sa.ext.asyncio.AsyncEngine | None = None,
+                 read_only: bool = False):
+        """`engine`: PostgreSQL's; None for SQLite, whose work runs whole in one thread of the
+        archive's own (see database.sqlite_worker)."""
         self.engine = engine
         self.location = location
-        self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
+        self.dialect = "postgresql" if engine is not None else "sqlite"
         self._lock = asyncio.Lock()
-        # SQLite's transactions run whole in one thread of their own (see database.sqlite_worker)
-        self._sqlite = database.sqlite_worker(location, read_only) if self.dialect == "sqlite" else None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="archive") if self._sqlite else None
+        self._sqlite = database.sqlite_worker(location, read_only) if engine is None else None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="archive") if engine is None else None
         # the last write refused (time, reason): a full disk refuses growth, yet small writes
         # may still pass, so a success does not clear it; the heartbeat tells how recent it is
         self.write_refused: tuple[datetime, str] | None = None
@@ -101,14 +103,18 @@ class Archive:
     async def open(cls, location: Location) -> "Archive":
         """Open (creating and migrating as needed) the archive at a SQLite path or a
         postgresql:// URL."""
-        engine = await database.connect(location)
+        archive = cls(location, await database.connect(location) if database.is_url(location) else None)
         try:
-            _refuse_newer(location, *await database.schema_state(engine))
-            await database.migrate(engine)
+            _refuse_newer(location, *await archive._schema_state())
+            if archive.engine is not None:
+                await database.migrate(archive.engine)
+            else:
+                async with database.migration_lock():
+                    await archive._in_thread(lambda: database.migrate_sqlite(archive._sqlite))
         except BaseException:
-            await engine.dispose()
+            await archive.close()
             raise
-        return cls(engine, location)
+        return archive
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -132,9 +138,10 @@ class Archive:
         it, so a schema that differs from the one this dozor knows is refused with what to do."""
         if not database.exists(location):
             raise NoArchive(location)
-        engine = await database.connect(location, read_only=True)
+        engine = await database.connect(location, read_only=True) if database.is_url(location) else None
+        archive = cls(location, engine, read_only=True)
         try:
-            revision, legacy = await database.schema_state(engine)
+            revision, legacy = await archive._schema_state()
             if revision is None and not legacy:
                 raise NoArchive(location)
             _refuse_newer(location, revision, legacy)
@@ -143,18 +150,20 @@ class Archive:
                 raise ArchiveError(f"{describe(location)} has an older schema ({revision or f'legacy {legacy}'}, "
                                    f"this dozor knows {known[-1]}): `dozor run` of this version upgrades it when "
                                    "it starts")
-            archive = cls(engine, location, read_only=True)
-            try:
-                yield archive
-            finally:
-                await archive._stop_thread()
+            yield archive
         finally:
-            await engine.dispose()
+            await archive.close()
+
+    async def _schema_state(self) -> tuple[str | None, int | None]:
+        if self.engine is not None:
+            return await database.schema_state(self.engine)
+        return await self._in_thread(lambda: database.sqlite_state(self._sqlite))
 
     async def close(self) -> None:
         async with self._lock:
             await self._stop_thread()
-            await self.engine.dispose()
+            if self.engine is not None:
+                await self.engine.dispose()
 
     async def _stop_thread(self) -> None:
         if self._thread is not None:

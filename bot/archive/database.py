@@ -1,8 +1,9 @@
 """Where the archive lives and how it is spoken to: SQLite or PostgreSQL, through SQLAlchemy.
 
-    engine = await connect(Path("storage/archive.sqlite3"))            # the embedded default
-    engine = await connect("postgresql://dozor@db.example/dozor")      # shared by several workers
-    await migrate(engine)                                               # Alembic, both backends
+    engine = sqlite_worker(Path("storage/archive.sqlite3"))    # the embedded default, used in one thread
+    migrate_sqlite(engine)
+    engine = await connect("postgresql://dozor@db.example/dozor")   # shared by several workers
+    await migrate(engine)                                            # Alembic, both backends
 
 The query modules write their SQL once, as portable text with named parameters; SQLAlchemy
 renders each driver's parameter style, expands `IN :ids` lists, pools connections and runs
@@ -42,8 +43,8 @@ def database_url(location: Location, read_only: bool = False) -> sa.URL:
         path = Path(location).resolve()
         if read_only:
             # mode=ro: a command that only reads must never create, migrate or lock the file
-            return sa.make_url(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
-        return sa.make_url(f"sqlite+aiosqlite:///{path}")
+            return sa.make_url(f"sqlite+pysqlite:///file:{path}?mode=ro&uri=true")
+        return sa.make_url(f"sqlite+pysqlite:///{path}")
     try:
         url = sa.make_url(location)
     except sa.exc.ArgumentError:
@@ -68,10 +69,9 @@ def exists(location: Location) -> bool:
     return is_url(location) or Path(location).exists()
 
 
-async def connect(location: Location, read_only: bool = False) -> AsyncEngine:
+async def connect(location: str, read_only: bool = False) -> AsyncEngine:
+    """The engine of a PostgreSQL archive (SQLite's is `sqlite_worker`)."""
     url = database_url(location, read_only)
-    if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, Path(location), read_only)
     if read_only:
         # kept beside any options the URL carries (a search_path, say)
         options = " ".join(filter(None, [url.query.get("options"), "-c default_transaction_read_only=on"]))
@@ -81,24 +81,19 @@ async def connect(location: Location, read_only: bool = False) -> AsyncEngine:
     return create_async_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
 
 
-def _sqlite_engine(url: sa.URL, path: Path, read_only: bool) -> AsyncEngine:
+def sqlite_worker(location: Location, read_only: bool = False) -> sa.Engine:
+    """The engine of a SQLite archive, used in the archive's own thread. Through SQLAlchemy's
+    aiosqlite adapter every statement cost about four trips between the event loop and a
+    driver thread (cursor, execute, fetch, close); run whole in one thread, it costs one."""
+    path = Path(location)
     fresh = not read_only and not path.exists()
     if fresh:
         path.parent.mkdir(parents=True, exist_ok=True)
-    # one connection: the archive serialises its transactions, and WAL wants a long-lived one
-    engine = create_async_engine(url, pool_size=1, max_overflow=0)
-    _set_up_sqlite(engine.sync_engine, path if fresh else None, read_only)
-    return engine
-
-
-def sqlite_worker(location: Location, read_only: bool = False) -> sa.Engine:
-    """The engine the archive's own thread uses for SQLite. Through the aiosqlite adapter every
-    statement costs about four trips between the event loop and aiosqlite's thread (cursor,
-    execute, fetch, close); run whole in one thread, it costs one."""
-    url = database_url(location, read_only).set(drivername="sqlite+pysqlite")
-    # one thread uses it (the archive's executor), never two at once (the archive's lock)
+    url = database_url(location, read_only)
+    # one thread uses it (the archive's executor), never two at once (the archive's lock); one
+    # connection, long-lived, as WAL wants
     engine = sa.create_engine(url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False})
-    _set_up_sqlite(engine, None, read_only)
+    _set_up_sqlite(engine, path if fresh else None, read_only)
     return engine
 
 
@@ -149,6 +144,10 @@ class Connection:
         """A SQLAlchemy Core statement (for code that walks the metadata, such as the copy)."""
         return await self.connection.execute(statement, params)
 
+    async def run_sync(self, work: Callable[[sa.Connection], Any]) -> Any:
+        """Synchronous SQLAlchemy code on this connection (Alembic's, a backfill)."""
+        return await self.connection.run_sync(work)
+
 
 class ThreadedConnection:
     """The same interface over a SQLite connection that lives in the archive's thread: each
@@ -174,6 +173,10 @@ class ThreadedConnection:
     async def run(self, statement: sa.Executable, params: Any = None) -> "Buffered":
         """A SQLAlchemy Core statement (for code that walks the metadata, such as the copy)."""
         return await self._run(lambda: Buffered(self.connection.execute(statement, params)))
+
+    async def run_sync(self, work: Callable[[sa.Connection], Any]) -> Any:
+        """Synchronous SQLAlchemy code on this connection (Alembic's, a backfill)."""
+        return await self._run(lambda: work(self.connection))
 
 
 class Buffered:
@@ -222,47 +225,71 @@ def _config(connection: sa.Connection | None):
     return config
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the archive to the newest schema. On SQLite an archive older than the Alembic
-    revisions is first brought to legacy migration 17 by the first revision itself."""
-    from alembic import command
-
-    # Alembic keeps its running context in module globals: one migration at a time per process
-    lock = _migrating.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-    async with lock, engine.connect() as connection:
-        postgres = connection.dialect.name == "postgresql"
-        if postgres:
-            # other processes: the first to come migrates, the others then find nothing to do
-            await connection.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
-            await connection.commit()
-        else:
-            # SQLite's BEGIN IMMEDIATE does the same; a long migration must not time the others out
-            await connection.exec_driver_sql("PRAGMA busy_timeout=600000")
-        try:
-            await connection.run_sync(lambda sync: command.upgrade(_config(sync), "head"))
-            await connection.commit()
-        finally:
-            if postgres:
-                await connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
-            else:
-                await connection.exec_driver_sql("PRAGMA busy_timeout=5000")
-            await connection.commit()
+def migration_lock() -> asyncio.Lock:
+    """Alembic keeps its running context in module globals: one migration at a time per process."""
+    return _migrating.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 _migrating: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring a PostgreSQL archive to the newest schema."""
+    async with migration_lock(), engine.connect() as connection:
+        # other processes: the first to come migrates, the others then find nothing to do
+        await connection.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
+        await connection.commit()
+        try:
+            await connection.run_sync(_upgrade)
+            await connection.commit()
+        finally:
+            await connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
+            await connection.commit()
+
+
+def migrate_sqlite(engine: sa.Engine) -> None:
+    """Bring a SQLite archive to the newest schema (in the archive's thread, under
+    `migration_lock`). An archive older than the Alembic revisions is first brought to legacy
+    migration 17 by the first revision itself."""
+    with engine.connect() as connection:
+        # SQLite's BEGIN IMMEDIATE serialises processes; a long migration must not time the others out
+        connection.exec_driver_sql("PRAGMA busy_timeout=600000")
+        try:
+            _upgrade(connection)
+            connection.commit()
+        finally:
+            connection.exec_driver_sql("PRAGMA busy_timeout=5000")
+            connection.commit()
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_config(connection), "head")
+
+
 async def schema_state(engine: AsyncEngine) -> tuple[str | None, int | None]:
-    """(Alembic revision, legacy SQLite user_version) of an archive, without changing it."""
+    """(Alembic revision, None) of a PostgreSQL archive, without changing it."""
+    async with engine.connect() as connection:
+        state = await connection.run_sync(_state)
+        await connection.rollback()
+        return state
+
+
+def sqlite_state(engine: sa.Engine) -> tuple[str | None, int | None]:
+    """(Alembic revision, legacy user_version) of a SQLite archive, without changing it."""
+    with engine.connect() as connection:
+        state = _state(connection)
+        connection.rollback()
+        return state
+
+
+def _state(connection: sa.Connection) -> tuple[str | None, int | None]:
     from alembic.runtime.migration import MigrationContext
 
-    async with engine.connect() as connection:
-        revision = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
-        legacy = None
-        if connection.dialect.name == "sqlite":
-            legacy = (await connection.exec_driver_sql("PRAGMA user_version")).scalar()
-        await connection.rollback()
-        return revision, legacy
+    revision = MigrationContext.configure(connection).get_current_revision()
+    legacy = connection.exec_driver_sql("PRAGMA user_version").scalar() if connection.dialect.name == "sqlite" else None
+    return revision, legacy
 
 
 def known_revisions() -> list[str]:
